@@ -1,0 +1,112 @@
+# forkless: a plain GNU Makefile.  `make`, `make check`, `make bench`,
+# `make install PREFIX=... DESTDIR=...`, `make asan`, `make tsan`.
+
+VERSION  := 0.1.0
+SOMAJOR  := 0
+CC       ?= cc
+PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+B        ?= build
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+# SAN: sanitizer flags for `make asan` / `make tsan`; never applied to the
+# child side, which runs on a stack and thread pointer the runtime does not know.
+SAN      ?=
+ALL_CFLAGS = $(CFLAGS) $(WARN) $(CPPFLAGS) -fPIC -fvisibility=hidden -pthread
+CHILD_CFLAGS = -fno-stack-protector -fno-builtin -fno-sanitize=all
+
+LIB_SRC  := $(filter-out src/preload.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+TEST_SRC := $(wildcard tests/t-*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+HELPERS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/helper-*.c))
+TOOLS_SRC := $(filter-out tools/firstinsn.c,$(wildcard tools/*.c))
+
+SONAME   := libforkless.so.$(SOMAJOR)
+LIBS     := $(B)/libforkless.a $(B)/libforkless.so
+ifneq ($(wildcard src/preload.c),)
+LIBS     += $(B)/libforkless-preload.so
+endif
+
+all: $(LIBS) $(B)/forkless $(B)/firstinsn
+
+$(B)/obj/child.o: src/child.c src/*.h include/forkless.h | $(B)/obj
+	$(CC) $(filter-out -fsanitize=%,$(ALL_CFLAGS)) $(CHILD_CFLAGS) -c -o $@ $<
+
+$(B)/obj/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj
+	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/libforkless.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libforkless.so: $(LIB_OBJ) src/libforkless.map
+	$(CC) -shared -pthread -Wl,-soname,$(SONAME) -Wl,--version-script=src/libforkless.map \
+		-Wl,-z,defs -Wl,-z,now $(SAN) -o $(B)/libforkless.so.$(VERSION) $(LIB_OBJ)
+	ln -sf libforkless.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(B)/libforkless-preload.so: $(LIB_OBJ) $(B)/obj/preload.o src/preload.map
+	$(CC) -shared -pthread -Wl,--version-script=src/preload.map -Wl,-z,defs -Wl,-z,now \
+		$(SAN) -o $@ $(LIB_OBJ) $(B)/obj/preload.o
+
+# The CLI uses only the public API, linked statically so it runs from build/.
+$(B)/forkless: $(TOOLS_SRC) $(B)/libforkless.a include/forkless.h
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -D_GNU_SOURCE -pthread $(SAN) -o $@ $(TOOLS_SRC) $(B)/libforkless.a -lm
+
+# The benchmark's child: no libc, static, a few hundred bytes.
+$(B)/firstinsn: tools/firstinsn.c | $(B)/obj
+	$(CC) -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie \
+		-fno-asynchronous-unwind-tables -Wall -Wextra -Werror -o $@ $<
+
+$(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
+
+$(B)/obj $(B)/tests:
+	mkdir -p $@
+
+# Every test through prove; also a warnings-as-errors build with the other
+# compiler, so both gcc and clang stay clean.
+check: all $(TESTS) $(HELPERS) other-compiler
+	FL_BUILD=$(abspath $(B)) prove -f $(PROVE_FLAGS) $(TESTS)
+
+OTHER_CC := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),gcc,clang)
+other-compiler:
+	@if command -v $(OTHER_CC) >/dev/null; then \
+		$(MAKE) --no-print-directory B=$(B)/$(OTHER_CC) CC=$(OTHER_CC) all $(TESTS:$(B)/%=$(B)/$(OTHER_CC)/%) $(HELPERS:$(B)/%=$(B)/$(OTHER_CC)/%) >/dev/null \
+		&& echo "$(OTHER_CC): build clean"; \
+	else echo "$(OTHER_CC) not installed: skipped its build"; fi
+
+asan:
+	$(MAKE) B=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" CFLAGS="-O1 -g" check
+tsan:
+	$(MAKE) B=build/tsan SAN="-fsanitize=thread" CFLAGS="-O1 -g" check
+
+bench: all
+	$(B)/forkless bench
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(B)/libforkless.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libforkless.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libforkless.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libforkless.so
+	$(if $(wildcard $(B)/libforkless-preload.so),install -m 755 $(B)/libforkless-preload.so $(DESTDIR)$(LIBDIR)/)
+	install -m 644 include/forkless.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(B)/forkless $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' forkless.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/forkless.pc
+	for m in docs/*.3; do [ -e "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man3/; done; true
+	for m in docs/*.7; do [ -e "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man7/; done; true
+	for m in docs/*.1; do [ -e "$$m" ] && install -m 644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
+
+clean:
+	rm -rf build
+
+.PHONY: all check other-compiler asan tsan bench install clean

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/* fl_spawn: prepares the job every engine runs, picks the engine, reports. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sys.h"
+
+extern char **environ;
+
+static const fl_engine_fn engines[FL_ENGINE_COUNT] = {
+	[FL_ENGINE_FORK] = fl_engine_fork,
+	[FL_ENGINE_VFORK] = fl_engine_vfork,
+	[FL_ENGINE_POSIX] = fl_engine_posix,
+	[FL_ENGINE_CLONE] = fl_engine_clone,
+};
+
+bool fl_engine_implemented(int engine)
+{
+	return engine > FL_ENGINE_AUTO && engine < FL_ENGINE_COUNT && engines[engine];
+}
+
+void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
+{
+	sigset_t all;
+
+	/* Cancellation too: the parent side must finish what it started. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved->cancel);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved->mask);
+	memcpy(&job->mask, &saved->mask, sizeof(job->mask));
+}
+
+void fl_signals_restore(const struct fl_saved *saved)
+{
+	pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
+	pthread_setcancelstate(saved->cancel, NULL);
+}
+
+void fl_reap_failed(pid_t pid, int pidfd)
+{
+	siginfo_t si;
+	int ret;
+
+	do
+		ret = pidfd >= 0 ? waitid(P_PIDFD, pidfd, &si, WEXITED) : waitid(P_PID, pid, &si, WEXITED);
+	while (ret < 0 && errno == EINTR);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+int fl_pidfd_for(pid_t pid)
+{
+	int fd;
+
+	/* Safe from pid reuse: the child is ours and not reaped yet.  pidfds
+	 * are close-on-exec always. */
+	if (!fl_has(FL_FEAT_PIDFD_OPEN))
+		return -1;
+	fd = fl_sys_pidfd_open(pid, 0);
+	return fd < 0 ? -1 : fd;
+}
+
+/* The one cgroup step of the spawn, which clone3 can do itself. */
+static void find_cgroup(struct fl_job *job)
+{
+	const struct fl_actions *a0 = job->acts[0], *a1 = job->acts[1];
+	int count = a0->cgroups + (a1 ? a1->cgroups : 0);
+
+	job->cgroup_fd = job->cgroup_step = -1;
+	if (count != 1)
+		return;
+	for (int list = 0, base = 0; list < 2; base += job->acts[list]->n, list++)
+		for (int i = 0; job->acts[list] && i < job->acts[list]->n; i++)
+			if (job->acts[list]->v[i].op == FL_OP_CGROUP) {
+				job->cgroup_fd = job->acts[list]->v[i].fd;
+				job->cgroup_step = base + i;
+				return;
+			}
+}
+
+static int argc_of(char *const *argv)
+{
+	int n = 0;
+
+	while (argv[n])
+		n++;
+	return n;
+}
+
+FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report)
+{
+	struct fl_job job;
+	char *default_argv[2], *sh_small[64], **sh_heap = NULL;
+	int engine, ret;
+
+	if (report)
+		*report = (fl_report){ 0, FL_STEP_SPAWN };
+	if (!spec || !child || (!spec->path && spec->exec_fd < 0)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	memset(&job, 0, offsetof(struct fl_job, mask));
+	job.spec = spec;
+	job.argv = args && args->argv ? args->argv : spec->argv;
+	if (!job.argv) {
+		default_argv[0] = spec->path ? spec->path : (char *)"";
+		default_argv[1] = NULL;
+		job.argv = default_argv;
+	}
+	job.envp = args && args->envp ? args->envp : spec->envp ? spec->envp : environ;
+	job.acts[0] = &spec->acts;
+	job.acts[1] = args && args->actions && args->actions->n ? args->actions : NULL;
+	job.exec_fd = spec->exec_fd;
+	job.report_fd = -1;
+	job.parent_pid = getpid();
+	job.slot.error = 0;
+	job.slot.step = FL_STEP_SPAWN;
+	find_cgroup(&job);
+
+	if ((spec->flags & FL_SPEC_ENOEXEC_SH) && spec->exec_fd < 0) {
+		/* { "/bin/sh", <path>, argv[1..], NULL }: the child fills in <path>.
+		 * Heap only for a long argv, and only with this flag. */
+		int argc = argc_of(job.argv), need = (argc ? argc : 1) + 2;
+
+		job.sh_argv = sh_small;
+		if (need > 64 && !(job.sh_argv = sh_heap = malloc(need * sizeof(char *)))) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		job.sh_argv[0] = (char *)"/bin/sh";
+		for (int i = 1; i < argc; i++)
+			job.sh_argv[i + 1] = job.argv[i];
+		job.sh_argv[(argc ? argc : 1) + 1] = NULL;
+	}
+
+	engine = spec->engine ? spec->engine : fl_engine_default();
+	memset(child, 0, sizeof(*child));
+	child->pid = -1;
+	child->pidfd = -1;
+	child->engine = engine;
+	ret = engines[engine](&job, child);
+	free(sh_heap);
+	if (report && ret < 0)
+		*report = (fl_report){ -ret, job.slot.step };
+out:
+	if (ret < 0 && report)
+		report->error = -ret;
+	return ret;
+}
+
+/* Describes step INDEX of the spawn, looking in the template's list, then
+ * in the call's. */
+static int describe_step(const fl_spec *spec, const fl_spawn_args *args, int index, char *buf, size_t len)
+{
+	if (index < spec->acts.n)
+		return fl_actions_describe(&spec->acts, index, buf, len);
+	if (args && args->actions)
+		return fl_actions_describe(args->actions, index - spec->acts.n, buf, len);
+	return -ERANGE;
+}
+
+FL_API int fl_report_format(const fl_spec *spec, const fl_spawn_args *args, const fl_report *report,
+			    char *buf, size_t len)
+{
+	const char *what = "?", *err;
+	char step[PATH_MAX + 32];
+
+	if (!spec || !report)
+		return -EINVAL;
+	err = report->error ? strerror(report->error) : "Success";
+	if (spec->file)
+		what = spec->file;
+	else if (spec->path)
+		what = spec->path;
+	else if (spec->exec_fd >= 0)
+		what = "(fd)";
+	switch (report->step) {
+	case FL_STEP_EXEC:
+		return snprintf(buf, len, "exec \"%s\": %s", what, err);
+	case FL_STEP_SPAWN:
+		return snprintf(buf, len, "spawn \"%s\": %s", what, err);
+	case FL_STEP_UNKNOWN:
+		return snprintf(buf, len, "setup or exec of \"%s\": %s", what, err);
+	}
+	if (describe_step(spec, args, report->step, step, sizeof(step)) < 0)
+		snprintf(step, sizeof(step), "?");
+	return snprintf(buf, len, "step %d (%s): %s", report->step, step, err);
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raw system calls and the kernel constants the build headers (Linux 6.1) may
+ * lack.  The only place in forkless that issues a syscall by number.
+ *
+ * These wrappers return -errno and never touch errno: the child side runs on
+ * the parent's thread pointer (CLONE_VM), so writing errno would write the
+ * parent's memory.
+ */
+#ifndef FL_SYS_H
+#define FL_SYS_H
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- constants older headers lack --------------------------------------- */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#endif
+#ifndef __NR_io_uring_enter
+#define __NR_io_uring_enter 426
+#endif
+#ifndef __NR_io_uring_register
+#define __NR_io_uring_register 427
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#ifndef PR_SET_NO_NEW_PRIVS
+#define PR_SET_NO_NEW_PRIVS 38
+#endif
+/* PIDFD_GET_INFO (Linux 6.13) and PIDFD_INFO_EXIT (6.15) */
+#ifndef PIDFD_INFO_EXIT
+#define PIDFD_INFO_EXIT (1UL << 3)
+#endif
+
+/* struct clone_args as of Linux 5.7 (CLONE_ARGS_SIZE_VER2), named our way so
+ * it cannot clash with a newer header's. */
+struct fl_clone_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+	uint64_t set_tid;
+	uint64_t set_tid_size;
+	uint64_t cgroup;
+};
+
+/* The kernel's sigset: 64 signals on every arch we build for. */
+#define FL_KSIGSET_SIZE 8
+
+/* ---- the syscall instruction --------------------------------------------- */
+#if defined(__x86_64__)
+static inline long fl_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#elif defined(__aarch64__)
+static inline long fl_sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory", "cc");
+	return x0;
+}
+#else
+#error "forkless: add this architecture's syscall instruction to src/sys.h"
+#endif
+
+#define fl_sys0(n) fl_sys6((n), 0, 0, 0, 0, 0, 0)
+#define fl_sys1(n, a) fl_sys6((n), (long)(a), 0, 0, 0, 0, 0)
+#define fl_sys2(n, a, b) fl_sys6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define fl_sys3(n, a, b, c) fl_sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define fl_sys4(n, a, b, c, d) fl_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define fl_sys5(n, a, b, c, d, e) \
+	fl_sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+/* ---- named wrappers -------------------------------------------------------- */
+static inline int fl_sys_close(int fd) { return (int)fl_sys1(__NR_close, fd); }
+static inline int fl_sys_dup3(int o, int n, int f) { return (int)fl_sys3(__NR_dup3, o, n, f); }
+static inline int fl_sys_fcntl(int fd, int cmd, long arg) { return (int)fl_sys3(__NR_fcntl, fd, cmd, arg); }
+static inline int fl_sys_openat(int dfd, const char *p, int fl, int mode)
+{
+	return (int)fl_sys4(__NR_openat, dfd, p, fl, mode);
+}
+static inline long fl_sys_write(int fd, const void *b, size_t n) { return fl_sys3(__NR_write, fd, b, n); }
+static inline long fl_sys_read(int fd, void *b, size_t n) { return fl_sys3(__NR_read, fd, b, n); }
+static inline int fl_sys_getpid(void) { return (int)fl_sys0(__NR_getpid); }
+static inline int fl_sys_getppid(void) { return (int)fl_sys0(__NR_getppid); }
+static inline int fl_sys_kill(int pid, int sig) { return (int)fl_sys2(__NR_kill, pid, sig); }
+static inline int fl_sys_close_range(unsigned lo, unsigned hi, unsigned fl)
+{
+	return (int)fl_sys3(__NR_close_range, lo, hi, fl);
+}
+static inline int fl_sys_pidfd_open(int pid, unsigned fl) { return (int)fl_sys2(__NR_pidfd_open, pid, fl); }
+static inline int fl_sys_pidfd_send_signal(int pidfd, int sig)
+{
+	return (int)fl_sys4(__NR_pidfd_send_signal, pidfd, sig, 0, 0);
+}
+static inline int fl_sys_execve(const char *p, char *const *argv, char *const *envp)
+{
+	return (int)fl_sys3(__NR_execve, p, argv, envp);
+}
+static inline int fl_sys_execveat(int fd, const char *p, char *const *argv, char *const *envp, int fl)
+{
+	return (int)fl_sys5(__NR_execveat, fd, p, argv, envp, fl);
+}
+static inline int fl_sys_sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return (int)fl_sys4(__NR_rt_sigprocmask, how, set, old, FL_KSIGSET_SIZE);
+}
+static inline __attribute__((noreturn)) void fl_sys_exit(int code)
+{
+	for (;;)
+		fl_sys1(__NR_exit_group, code);
+}
+
+/* The kernel's struct sigaction, which is not libc's. */
+struct fl_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+static inline int fl_sys_sigaction(int sig, const struct fl_ksigaction *sa, struct fl_ksigaction *old)
+{
+	return (int)fl_sys4(__NR_rt_sigaction, sig, sa, old, FL_KSIGSET_SIZE);
+}
+
+/*
+ * clone3 that runs FN(ARG) on the new stack in the child and exits with its
+ * return value; returns the child's pid (or -errno) in the parent.  It cannot
+ * be a C function that "returns twice": the child has no caller frame on its
+ * fresh stack, so the branch is in the same asm statement as the syscall.
+ */
+#if defined(__x86_64__)
+#define FL_HAVE_CLONE3_ASM 1
+static inline long fl_clone3(struct fl_clone_args *ca, int (*fn)(void *), void *arg)
+{
+	long ret;
+	register void *r12 __asm__("r12") = (void *)fn;
+	register void *r13 __asm__("r13") = arg;
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"	/* the child: no frames above */
+			 "mov %%r13, %%rdi\n\t"
+			 "call *%%r12\n\t"
+			 "mov %%eax, %%edi\n\t"
+			 "mov %[exit], %%eax\n\t"
+			 "syscall\n\t"
+			 "hlt\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)__NR_clone3), "D"(ca), "S"(sizeof(*ca)), "r"(r12), "r"(r13),
+			   [exit] "i"(__NR_exit_group)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#elif defined(__aarch64__)
+#define FL_HAVE_CLONE3_ASM 1
+static inline long fl_clone3(struct fl_clone_args *ca, int (*fn)(void *), void *arg)
+{
+	register long x8 __asm__("x8") = __NR_clone3;
+	register long x0 __asm__("x0") = (long)ca;
+	register long x1 __asm__("x1") = sizeof(*ca);
+	register long x19 __asm__("x19") = (long)fn;
+	register long x20 __asm__("x20") = (long)arg;
+	__asm__ volatile("svc 0\n\t"
+			 "cbnz x0, 1f\n\t"
+			 "mov x29, xzr\n\t"
+			 "mov x30, xzr\n\t"
+			 "mov x0, x20\n\t"
+			 "blr x19\n\t"
+			 "mov x8, %[exit]\n\t"
+			 "svc 0\n\t"
+			 "brk #0\n"
+			 "1:"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x19), "r"(x20), [exit] "i"(__NR_exit_group)
+			 : "memory", "cc", "x30");
+	return x0;
+}
+#endif
+
+#endif /* FL_SYS_H */

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/* The child handle: wait, signal, poll, through the pidfd where there is one
+ * (a bare pid can be reused once the child is reaped). */
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sys.h"
+
+#define CHILD_REAPED 1u
+
+/* siginfo of a reaped child as a waitpid(2) status word. */
+static int status_of(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED:
+		return (si->si_status & 0xff) << 8;
+	case CLD_DUMPED:
+		return (si->si_status & 0x7f) | 0x80;
+	default:
+		return si->si_status & 0x7f;
+	}
+}
+
+static int wait_child(fl_child *child, int *status, int options)
+{
+	siginfo_t si;
+	int ret;
+
+	if (!child || child->pid <= 0 || (child->_state & CHILD_REAPED))
+		return -ECHILD;
+	si.si_pid = 0;
+	if (child->pidfd >= 0)
+		ret = waitid(P_PIDFD, child->pidfd, &si, WEXITED | options);
+	else
+		ret = waitid(P_PID, child->pid, &si, WEXITED | options);
+	if (ret < 0)
+		return -errno;
+	if (si.si_pid == 0)
+		return 0;	/* WNOHANG and still running */
+	if (status)
+		*status = status_of(&si);
+	child->_state |= CHILD_REAPED;
+	if (child->pidfd >= 0)
+		close(child->pidfd);
+	child->pidfd = -1;
+	return 1;
+}
+
+FL_API int fl_child_wait(fl_child *child, int *status)
+{
+	int ret = wait_child(child, status, 0);
+
+	return ret < 0 ? ret : 0;
+}
+
+FL_API int fl_child_trywait(fl_child *child, int *status)
+{
+	return wait_child(child, status, WNOHANG);
+}
+
+FL_API int fl_child_kill(const fl_child *child, int sig)
+{
+	if (!child || child->pid <= 0 || (child->_state & CHILD_REAPED))
+		return -ESRCH;
+	if (child->pidfd >= 0 && fl_has(FL_FEAT_PIDFD_SEND_SIGNAL))
+		return fl_sys_pidfd_send_signal(child->pidfd, sig);
+	return kill(child->pid, sig) < 0 ? -errno : 0;
+}
+
+FL_API int fl_child_fd(const fl_child *child)
+{
+	return child && child->pidfd >= 0 ? child->pidfd : -ENOSYS;
+}
+
+FL_API void fl_child_release(fl_child *child)
+{
+	if (!child)
+		return;
+	if (child->pidfd >= 0)
+		close(child->pidfd);
+	child->pidfd = -1;
+	child->_state |= CHILD_REAPED;
+}
