@@ -24,6 +24,7 @@ LIB_SRC  := $(filter-out src/preload.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 TEST_SRC := $(wildcard tests/t-*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+TEST_SCRIPTS := $(wildcard tests/t-*.sh)
 HELPERS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/helper-*.c))
 TOOLS_SRC := $(filter-out tools/firstinsn.c,$(wildcard tools/*.c))
 
@@ -61,7 +62,7 @@ $(B)/forkless: $(TOOLS_SRC) $(B)/libforkless.a include/forkless.h
 
 # The benchmark's child: no libc, static, a few hundred bytes.
 $(B)/firstinsn: tools/firstinsn.c | $(B)/obj
-	$(CC) -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -no-pie \
+	$(CC) -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -Wl,-no-pie \
 		-fno-asynchronous-unwind-tables -Wall -Wextra -Werror -o $@ $<
 
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
@@ -73,7 +74,7 @@ $(B)/obj $(B)/tests:
 # Every test through prove; also a warnings-as-errors build with the other
 # compiler, so both gcc and clang stay clean.
 check: all $(TESTS) $(HELPERS) other-compiler
-	FL_BUILD=$(abspath $(B)) prove -f $(PROVE_FLAGS) $(TESTS)
+	FL_BUILD=$(abspath $(B)) prove -f $(PROVE_FLAGS) $(TESTS) $(TEST_SCRIPTS)
 
 OTHER_CC := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),gcc,clang)
 other-compiler:

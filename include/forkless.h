@@ -209,6 +209,12 @@ int fl_report_format(const fl_spec *spec, const fl_spawn_args *args, const fl_re
 
 /* ---- the child handle ------------------------------------------------------ */
 
+/* Waits until the child has exec'd or failed.  For the engines that return
+ * from fl_spawn only after the exec (all but async) it returns at once.
+ * Returns 0 once exec'd; on failure -errno with *REPORT (if not NULL) filled,
+ * the child reaped and the handle released. */
+int fl_child_wait_exec(fl_child *child, fl_report *report);
+
 /* Waits for the child to exit, reaps it and releases the handle.  *STATUS (if
  * not NULL) gets a waitpid(2)-style status.  Returns 0, -ECHILD, -EINTR. */
 int fl_child_wait(fl_child *child, int *status);

@@ -49,6 +49,13 @@ static int wait_child(fl_child *child, int *status, int options)
 	return 1;
 }
 
+FL_API int fl_child_wait_exec(fl_child *child, fl_report *report)
+{
+	if (report)
+		*report = (fl_report){ 0, 0 };
+	return child && child->pid > 0 ? 0 : -ECHILD;
+}
+
 FL_API int fl_child_wait(fl_child *child, int *status)
 {
 	int ret = wait_child(child, status, 0);
