@@ -57,7 +57,7 @@ $(B)/libforkless-preload.so: $(LIB_OBJ) $(B)/obj/preload.o src/preload.map
 		$(SAN) -o $@ $(LIB_OBJ) $(B)/obj/preload.o
 
 # The CLI uses only the public API, linked statically so it runs from build/.
-$(B)/forkless: $(TOOLS_SRC) $(B)/libforkless.a include/forkless.h
+$(B)/forkless: $(TOOLS_SRC) tools/*.h $(B)/libforkless.a include/forkless.h
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -D_GNU_SOURCE -pthread $(SAN) -o $@ $(TOOLS_SRC) $(B)/libforkless.a -lm
 
 # The benchmark's child: no libc, static, a few hundred bytes.

@@ -192,7 +192,8 @@ typedef struct fl_spawn_args {
 
 /*
  * Starts a child from SPEC.  On success fills *CHILD and returns 0: the child
- * has exec'd (for the async engine: it exists; see fl_child_wait_exec).  On
+ * has exec'd (async engine: it exists; pool: it took the job; see
+ * fl_child_wait_exec).  On
  * failure returns -errno, fills *REPORT (if not NULL) with the error and the
  * step, and leaves nothing behind: the failed child is reaped, no fd is left
  * open.  Errors: those of the failing action or of execve (ENOENT, EACCES,
@@ -210,7 +211,8 @@ int fl_report_format(const fl_spec *spec, const fl_spawn_args *args, const fl_re
 /* ---- the child handle ------------------------------------------------------ */
 
 /* Waits until the child has exec'd or failed.  For the engines that return
- * from fl_spawn only after the exec (all but async) it returns at once.
+ * from fl_spawn only after the exec (all but async and pool) it returns at
+ * once.
  * Returns 0 once exec'd; on failure -errno with *REPORT (if not NULL) filled,
  * the child reaped and the handle released. */
 int fl_child_wait_exec(fl_child *child, fl_report *report);
@@ -228,6 +230,154 @@ int fl_child_fd(const fl_child *child);
 /* Forgets the child without waiting (closes the pidfd); it is left for the
  * caller's own waitpid or SIGCHLD handling. */
 void fl_child_release(fl_child *child);
+
+/* ---- async, batches, reaper, pool, zygote ---------------------------------- */
+
+/*
+ * The async engine (FL_ENGINE_ASYNC) returns from fl_spawn once the child
+ * exists, before its setup and exec: fl_child_wait_exec (blocking),
+ * fl_child_poll_exec (not blocking) or fl_child_exec_fd (an fd for an event
+ * loop) tell how it went.  A child that fails is reaped by the library (on
+ * the next spawn, or when its handle is asked), whether or not the handle is
+ * ever asked.  argv and envp given to fl_spawn (and environ) are copied: they
+ * may change as soon as it returns.  The template and the call's action list
+ * are read by the child until it has exec'd: fl_spec_free and fl_actions_free
+ * wait for that, and they must not be changed meanwhile.  fl_child_wait,
+ * fl_child_trywait and fl_child_release first settle the exec outcome.
+ */
+
+/* Flag of fl_spec_set_flags: give each async or pooled child a pipe that
+ * polls readable once it has exec'd or failed (fl_child_exec_fd).  Costs a
+ * pipe per spawn, hence asked for: the pidfd polls readable only when the
+ * child exits. */
+#define FL_SPEC_EXEC_FD		(1u << 1)
+
+/* The failing step of a zygote callback (fl_spawn_fn). */
+#define FL_STEP_CALLBACK	(-4)
+
+/* As fl_child_wait_exec without blocking: 0 once the child has exec'd, 1 while
+ * it has neither exec'd nor failed, the child's -errno (with *REPORT filled,
+ * the child reaped and the handle released) if it failed; -ECHILD for a
+ * handle that holds no child.  Immediate for all engines but async and pool. */
+int fl_child_poll_exec(fl_child *child, fl_report *report);
+
+/* The read end of the child's exec pipe (FL_SPEC_EXEC_FD, async and pool): it
+ * polls readable once the child has exec'd or failed; then call
+ * fl_child_poll_exec, which closes it.  -ENOENT if the child has none (other
+ * engines know the outcome when fl_spawn returns). */
+int fl_child_exec_fd(const fl_child *child);
+
+/* Does ENGINE's one-time setup now rather than in the first spawn: maps the
+ * async engine's first stacks, fills the pool, starts the zygote.  Call it
+ * early (the zygote is a fork of the process as it is at that moment).
+ * Returns 0, -EINVAL for an unknown engine, -ENOSYS, or the setup's -errno. */
+int fl_engine_warm(int engine);
+
+/* Flags of fl_spawn_batch. */
+#define FL_BATCH_NOWAIT		(1u << 0)	/* do not wait for async children's exec outcomes */
+
+/*
+ * Spawns N children.  Child i comes from SPECS[i] (NSPECS == N) or SPECS[0]
+ * (NSPECS == 1: one template, N argument sets), with ARGS[i] (ARGS may be
+ * NULL).  With the async engine all N are started before any outcome is
+ * collected, so their execs overlap.  CHILDREN[i] and REPORTS[i] get each
+ * child and outcome: REPORTS[i].error is 0 for a child that runs (or, with
+ * FL_BATCH_NOWAIT, one whose outcome is still to come), else its errno, with
+ * nothing left behind for it.  Returns how many children run, or -EINVAL
+ * (N == 0, NSPECS neither 1 nor N, a NULL array).
+ */
+int fl_spawn_batch(size_t n, const fl_spec *const specs[], size_t nspecs, const fl_spawn_args args[],
+		   unsigned flags, fl_child children[], fl_report reports[]);
+
+/*
+ * A reaper waits for any of many children: io_uring IORING_OP_WAITID (Linux
+ * 6.7) where the kernel has it, else epoll on their pidfds (Linux 5.3).  It
+ * is used from one thread at a time.
+ */
+typedef struct fl_reaper fl_reaper;
+
+/* Flag of fl_reaper_new: use epoll even where io_uring could do it. */
+#define FL_REAPER_EPOLL		(1u << 0)
+
+/* A new reaper in *OUT.  Returns 0, -EINVAL (flags), -ENOMEM, -EMFILE, -ENOSYS
+ * (no pidfds). */
+int fl_reaper_new(fl_reaper **out, unsigned flags);
+/* Frees the reaper; the children it still holds are left unreaped, for
+ * fl_child_wait.  NULL is allowed. */
+void fl_reaper_free(fl_reaper *reaper);
+/* Adds CHILD, which must stay valid, and not be waited for otherwise, until
+ * the reaper reports it.  Returns 0, -ECHILD (no child in the handle), -ENOSYS
+ * (epoll and a child with no pidfd), -ENOMEM. */
+int fl_reaper_add(fl_reaper *reaper, fl_child *child);
+/* Waits up to TIMEOUT_MS (-1: no limit, 0: do not block) for one of the
+ * children to exit, reaps it as fl_child_wait would, and returns 1 with
+ * *CHILD (the pointer given to fl_reaper_add) and *STATUS (waitpid style; may
+ * be NULL; -1 if someone else reaped the child first).  Returns 0 on
+ * timeout, -ECHILD if the reaper holds no child.  A signal does not end the
+ * wait early. */
+int fl_reaper_wait(fl_reaper *reaper, int timeout_ms, fl_child **child, int *status);
+/* How many children the reaper holds. */
+int fl_reaper_count(const fl_reaper *reaper);
+/* An fd that polls readable when fl_reaper_wait has something to report. */
+int fl_reaper_fd(const fl_reaper *reaper);
+/* "io_uring" or "epoll". */
+const char *fl_reaper_backend(const fl_reaper *reaper);
+
+/*
+ * The pool engine (FL_ENGINE_POOL): children made ahead of time (CLONE_VM |
+ * CLONE_FILES | CLONE_FS), parked, each woken with a job.  fl_spawn returns
+ * once the child has taken the job and unshared its fd table and fs (so they
+ * are the caller's of that moment); the exec's outcome comes later, as for
+ * the async engine.  The child catches up with the caller's ignored signals,
+ * rlimits, nice value and CPU affinity of the moment; if the caller's uids or
+ * gids changed, the pool is emptied and the spawn made by the async engine.
+ * Parked children are children of the process (a waitpid(-1) sees them),
+ * share its fd table (fd calls take the shared-table path), end within a
+ * second of the process, and are forgotten after fork().
+ */
+
+/* Sets how many children the pool keeps parked (2 by default; 0 makes each
+ * spawn make its child on the spot).  Extra parked children are ended now.
+ * Returns the previous size, or -EINVAL (below 0 or above 1024). */
+int fl_pool_set_size(int size);
+
+/*
+ * The zygote engine (FL_ENGINE_ZYGOTE): a single-threaded helper process,
+ * forked from the caller, makes the children; they are the caller's own
+ * children (clone3 CLONE_PARENT), waited for like any other.  The caller's
+ * state at the spawn travels with each request and the child takes it on: fds
+ * (those without close-on-exec and those the actions name, by SCM_RIGHTS),
+ * cwd, umask, signal mask and ignored signals, rlimits, nice value, CPU
+ * affinity, uids, gids, groups, environment.  Process group, session,
+ * namespaces, cgroup, root directory and capabilities beyond the ids stay as
+ * they were when the zygote started.  The zygote is a child of the process
+ * (a waitpid(-1) sees it), holds two fds (its socket and pidfd), ends with
+ * the process (EOF on its socket; PR_SET_PDEATHSIG too when the main thread
+ * started it), and is restarted by the next spawn if it died.  After fork()
+ * the child process starts its own.
+ */
+
+/* Starts the zygote now, if it is not running: do it early, before the
+ * process grows threads and memory (the zygote is a fork of it as it is).
+ * Returns 0, or -errno (EMFILE, EAGAIN, ENOMEM). */
+int fl_zygote_start(void);
+/* Ends the zygote and reaps it.  The next zygote spawn starts another. */
+void fl_zygote_stop(void);
+/* The zygote's pid, or -1 when none runs. */
+pid_t fl_zygote_pid(void);
+
+/*
+ * As fl_spawn, through the zygote whatever the template's engine, with FN run
+ * in the child after the actions and before exec: FN(copy of DATA, LEN).  It
+ * runs with fork semantics, in a forked child of the zygote (not of the
+ * caller: the caller's memory is as it was at fl_zygote_start, so FN must be
+ * a function of the program and use only what existed then, or DATA), single
+ * threaded, with every signal blocked; it may call any libc function.  It
+ * returns 0 to go on, or -errno to fail the spawn at step FL_STEP_CALLBACK.
+ * Errors: those of fl_spawn; -EINVAL for a NULL FN.
+ */
+int fl_spawn_fn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *data, size_t len),
+		const void *data, size_t len, fl_child *child, fl_report *report);
 
 /* ---- kernel features ------------------------------------------------------- */
 
@@ -251,6 +401,131 @@ enum fl_feature {
 int fl_feature(int feature);
 /* The feature's name ("clone3", ...), or NULL. */
 const char *fl_feature_name(int feature);
+
+/* ---- posix_spawn compatibility --------------------------------------------- */
+/*
+ * glibc's <spawn.h>, under the fl_ prefix, running on the engines: the same
+ * prototypes, the same object types (posix_spawn_file_actions_t and
+ * posix_spawnattr_t keep glibc's size and layout) and the same behaviour as
+ * glibc 2.36's posix_spawn for everything a program or its child can observe,
+ * glibc's oddities included (docs/README-compat.md lists them).  Unlike the
+ * rest of this header, and like <spawn.h>, these return 0 or a positive errno
+ * value (never -errno); on failure errno is set to it too, as glibc's child
+ * leaves it.  The preload shim (libforkless-preload.so) exports them under
+ * glibc's own names and symbol versions.
+ *
+ * The engine: FL_ENGINE_AUTO (FORKLESS_ENGINE, else the fastest engine that
+ * behaves exactly like glibc; zygote, whose children are not the caller's,
+ * counts as clone here), or the one fl_posix_spawnattr_setengine_np names.
+ * FL_ENGINE_POSIX hands the call to glibc's own posix_spawn.
+ *
+ * Objects: a file-actions object must be filled by the fl_ functions (or by
+ * the shim's), which keep a forkless action list behind a pointer in glibc's
+ * spare fields; one filled by glibc's own functions is handed to glibc's
+ * posix_spawn whole.  An object zeroed is an empty one, as in glibc.
+ * Attribute objects are plain data, as in glibc (copy them freely).
+ */
+#include <spawn.h>
+
+/* glibc 2.39's POSIX_SPAWN_SETCGROUP: the child starts in the cgroup v2
+ * directory fl_posix_spawnattr_setcgroup_np gives (CLONE_INTO_CGROUP, Linux
+ * 5.7; the engines without it write cgroup.procs from the child). */
+#define FL_POSIX_SPAWN_SETCGROUP	0x100
+
+/*
+ * Spawns PATH (fl_posix_spawn) or FILE searched in PATH with execvp's rules
+ * (fl_posix_spawnp: the search runs at each call) with the file actions FA
+ * and attributes ATTRP (either may be NULL), argv ARGV and environment ENVP
+ * (NULL: an empty one).  On success *PID (if PID is not NULL) gets the child,
+ * which the caller reaps with waitpid.  Returns 0, or the error of the
+ * failing step or of the exec (the child is reaped then and *PID is left
+ * alone): EBADF, ENOENT, EACCES, ENOEXEC (no /bin/sh retry), E2BIG, EPERM,
+ * EINVAL (a file-actions object filled by both glibc and forkless) ...;
+ * EAGAIN or ENOMEM when no process could be made.
+ */
+int fl_posix_spawn(pid_t *__restrict pid, const char *__restrict path,
+		   const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *__restrict attrp,
+		   char *const argv[], char *const envp[]);
+int fl_posix_spawnp(pid_t *__restrict pid, const char *__restrict file,
+		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *__restrict attrp,
+		    char *const argv[], char *const envp[]);
+
+/* As fl_posix_spawn(p), but *PIDFD (if not NULL) gets a pidfd of the child
+ * (close-on-exec; Linux 5.4), glibc 2.39's pidfd_spawn(p) for any glibc.  The
+ * child is still the caller's to reap (waitid P_PIDFD).  Errors: those of
+ * fl_posix_spawn, and ENOSYS (a kernel without pidfds; nothing is spawned). */
+int fl_pidfd_spawn(int *__restrict pidfd, const char *__restrict path,
+		   const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *__restrict attrp,
+		   char *const argv[], char *const envp[]);
+int fl_pidfd_spawnp(int *__restrict pidfd, const char *__restrict file,
+		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *__restrict attrp,
+		    char *const argv[], char *const envp[]);
+
+/* The pid of the process PIDFD refers to, read from /proc as glibc 2.39's
+ * pidfd_getpid does.  Returns the pid (> 0), or -errno (this one follows
+ * forkless's convention): -EBADF (not a pidfd, or no /proc), -EREMOTE (the
+ * process is in a pid namespace this one cannot see), -ESRCH (it has exited
+ * and been reaped). */
+pid_t fl_pidfd_getpid(int pidfd);
+
+/*
+ * File actions, run by the child in the order added, after the attributes'
+ * steps.  Each returns 0 or a positive errno: EBADF for a fd below 0 or at or
+ * above the RLIMIT_NOFILE soft limit (sysconf(_SC_OPEN_MAX)) at the time of
+ * the call (addfchdir_np accepts any fd, as glibc does: its error comes from
+ * the spawn), EINVAL for a NULL path, ENOMEM.  As glibc: an open first closes
+ * FD, and the file keeps O_CLOEXEC only if it lands on FD directly; dup2 of a
+ * fd onto itself clears FD_CLOEXEC; closing a fd that is not open is no error
+ * unless the fd is at or above RLIMIT_NOFILE at spawn time.
+ */
+int fl_posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+int fl_posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa);
+int fl_posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *__restrict fa, int fd,
+					const char *__restrict path, int oflag, mode_t mode);
+int fl_posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd);
+int fl_posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd);
+int fl_posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *__restrict fa,
+					    const char *__restrict path);
+int fl_posix_spawn_file_actions_addfchdir_np(posix_spawn_file_actions_t *fa, int fd);
+int fl_posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from);
+int fl_posix_spawn_file_actions_addtcsetpgrp_np(posix_spawn_file_actions_t *fa, int tcfd);
+
+/*
+ * Attributes, applied by the child in glibc's order before the file actions:
+ * signal defaults (POSIX_SPAWN_SETSIGDEF), scheduling (SETSCHEDPARAM alone:
+ * sched_setparam; with SETSCHEDULER: sched_setscheduler), SETSID, SETPGROUP,
+ * RESETIDS (effective uid, then gid, set to the real ones); the signal mask
+ * (SETSIGMASK, glibc's internal signals 32 and 33 left out) at exec.
+ * USEVFORK is accepted and means nothing, as in glibc.  The getters and
+ * setters return 0; setflags returns EINVAL for an unknown flag,
+ * setschedpolicy for a policy other than SCHED_OTHER, SCHED_FIFO, SCHED_RR
+ * (glibc's rule), setengine_np for an engine this build cannot run.
+ */
+int fl_posix_spawnattr_init(posix_spawnattr_t *attr);
+int fl_posix_spawnattr_destroy(posix_spawnattr_t *attr);
+int fl_posix_spawnattr_getflags(const posix_spawnattr_t *__restrict attr, short *__restrict flags);
+int fl_posix_spawnattr_setflags(posix_spawnattr_t *attr, short flags);
+int fl_posix_spawnattr_getpgroup(const posix_spawnattr_t *__restrict attr, pid_t *__restrict pgroup);
+int fl_posix_spawnattr_setpgroup(posix_spawnattr_t *attr, pid_t pgroup);
+int fl_posix_spawnattr_getsigmask(const posix_spawnattr_t *__restrict attr, sigset_t *__restrict mask);
+int fl_posix_spawnattr_setsigmask(posix_spawnattr_t *__restrict attr, const sigset_t *__restrict mask);
+int fl_posix_spawnattr_getsigdefault(const posix_spawnattr_t *__restrict attr, sigset_t *__restrict set);
+int fl_posix_spawnattr_setsigdefault(posix_spawnattr_t *__restrict attr, const sigset_t *__restrict set);
+int fl_posix_spawnattr_getschedparam(const posix_spawnattr_t *__restrict attr,
+				     struct sched_param *__restrict param);
+int fl_posix_spawnattr_setschedparam(posix_spawnattr_t *__restrict attr,
+				     const struct sched_param *__restrict param);
+int fl_posix_spawnattr_getschedpolicy(const posix_spawnattr_t *__restrict attr, int *__restrict policy);
+int fl_posix_spawnattr_setschedpolicy(posix_spawnattr_t *attr, int policy);
+/* glibc 2.39's cgroup attribute: a cgroup v2 directory fd, used with
+ * FL_POSIX_SPAWN_SETCGROUP (the fd stays the caller's). */
+int fl_posix_spawnattr_getcgroup_np(const posix_spawnattr_t *__restrict attr, int *__restrict cgroup);
+int fl_posix_spawnattr_setcgroup_np(posix_spawnattr_t *attr, int cgroup);
+/* forkless's own: the engine for spawns with this attribute object
+ * (FL_ENGINE_AUTO, the default, as described above).  Kept in the last
+ * spare int of glibc's structure, which glibc never reads. */
+int fl_posix_spawnattr_getengine_np(const posix_spawnattr_t *__restrict attr, int *__restrict engine);
+int fl_posix_spawnattr_setengine_np(posix_spawnattr_t *attr, int engine);
 
 #ifdef __cplusplus
 }

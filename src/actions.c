@@ -41,6 +41,7 @@ FL_API void fl_actions_free(fl_actions *acts)
 {
 	if (!acts)
 		return;
+	fl_async_quiesce(acts);	/* async children not yet exec'd read it */
 	fl_actions_clear(acts);
 	free(acts);
 }
@@ -148,6 +149,11 @@ static int add_copy(struct fl_actions *acts, struct fl_action a, const void *src
 	memcpy(a.data, src, size);
 	a.size = size;
 	return add(acts, a);
+}
+
+int fl_actions_push(struct fl_actions *acts, struct fl_action a, const void *data, size_t size)
+{
+	return data ? add_copy(acts, a, data, size) : add(acts, a);
 }
 
 static bool bad_signal(int sig)
@@ -319,6 +325,8 @@ static const char *const op_names[FL_OP_COUNT] = {
 	[FL_OP_AFFINITY] = "affinity", [FL_OP_SETGROUPS] = "setgroups", [FL_OP_SETGID] = "setgid",
 	[FL_OP_SETUID] = "setuid", [FL_OP_PDEATHSIG] = "pdeathsig",
 	[FL_OP_NO_NEW_PRIVS] = "no_new_privs", [FL_OP_UNSHARE] = "unshare", [FL_OP_CGROUP] = "cgroup",
+	[FL_OP_CLOSE_SPAWN] = "close", [FL_OP_SCHED] = "sched", [FL_OP_RESETIDS] = "resetids",
+	[FL_OP_SIGIGNORE] = "sigignore",
 };
 
 FL_API int fl_actions_describe(const fl_actions *acts, int index, char *buf, size_t len)
@@ -338,12 +346,12 @@ FL_API int fl_actions_describe(const fl_actions *acts, int index, char *buf, siz
 	case FL_OP_CHDIR:
 		return snprintf(buf, len, "%s \"%s\"", name, (char *)a->data);
 	case FL_OP_CLOSE: case FL_OP_FCHDIR: case FL_OP_CLOSEFROM: case FL_OP_TCSETPGRP:
-	case FL_OP_CGROUP:
+	case FL_OP_CGROUP: case FL_OP_CLOSE_SPAWN:
 		return snprintf(buf, len, "%s %d", name, a->fd);
 	case FL_OP_UMASK:
 		return snprintf(buf, len, "%s %03lo", name, a->arg);
 	case FL_OP_SETPGID: case FL_OP_PRIORITY: case FL_OP_SETGID: case FL_OP_SETUID:
-	case FL_OP_PDEATHSIG: case FL_OP_RLIMIT:
+	case FL_OP_PDEATHSIG: case FL_OP_RLIMIT: case FL_OP_SCHED:
 		return snprintf(buf, len, "%s %ld", name, a->arg);
 	case FL_OP_UNSHARE:
 		return snprintf(buf, len, "%s 0x%lx", name, a->arg);

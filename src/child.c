@@ -157,10 +157,15 @@ static int do_open(struct fl_job *job, const struct fl_action *a)
 
 	if (ret < 0)
 		return ret;
+	/* As glibc (and POSIX: "shall be closed before"): the target goes
+	 * first, so an open at the fd limit or of a single-open device works,
+	 * and the file lands at its number when that is the lowest free one
+	 * (keeping O_CLOEXEC then, as glibc's does). */
+	fl_sys_close(a->fd);
 	fd = fl_sys_openat(AT_FDCWD, a->data, (int)a->arg, (int)a->arg2);
 	if (fd < 0 || fd == a->fd)
 		return fd < 0 ? fd : 0;
-	/* As glibc: the fd lands at its number without close-on-exec. */
+	/* Moved to its number, without close-on-exec. */
 	ret = fl_sys_dup3(fd, a->fd, 0);
 	fl_sys_close(fd);
 	return ret < 0 ? ret : 0;
@@ -178,18 +183,45 @@ static int do_cgroup(int dirfd)
 	return ret < 0 ? (int)ret : 0;
 }
 
+/* Sets each signal of SET (the kernel's bits) to HANDLER; SIGKILL and SIGSTOP
+ * cannot change and are skipped.  0, or the first error. */
+static int set_handlers(uint64_t set, void *handler)
+{
+	struct fl_ksigaction sa = { .handler = handler };
+	int ret;
+
+	for (int sig = 1; sig < 65; sig++)
+		if ((set >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP &&
+		    (ret = fl_sys_sigaction(sig, &sa, NULL)) < 0)
+			return ret;
+	return 0;
+}
+
+/* posix_spawn's close as glibc does it: a fd that is not open is no error,
+ * unless it is out of the range RLIMIT_NOFILE allows (POSIX wants EBADF for
+ * those; glibc checks the limit only once the close has failed). */
+static int close_spawn(struct fl_job *job, int fd)
+{
+	struct { uint64_t cur, max; } nofile;
+	int ret = fd == job->report_fd || fd == job->exec_fd ? -EBADF : fl_sys_close(fd);
+
+	if (ret == 0 || fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, NULL, &nofile) < 0)
+		return 0;
+	return (uint64_t)fd >= nofile.cur ? ret : 0;
+}
+
 static int run_action(struct fl_job *job, const struct fl_action *a, uint64_t *mask)
 {
 	int ret;
 
 	switch (a->op) {
 	case FL_OP_DUP2:
+		if (a->fd2 == job->report_fd || a->fd2 == job->exec_fd)
+			return -EBADF;	/* the caller never had that fd */
 		if (a->fd == a->fd2)	/* dup2 would do nothing; POSIX says the flag goes */
 			return fl_sys_fcntl(a->fd, F_SETFD, 0);
 		if ((ret = keep_clear(job, a->fd)) < 0)
 			return ret;
-		if (a->fd2 == job->report_fd || a->fd2 == job->exec_fd)
-			return -EBADF;	/* the caller never had that fd */
 		ret = fl_sys_dup3(a->fd2, a->fd, 0);
 		return ret < 0 ? ret : 0;
 	case FL_OP_CLOSE:
@@ -221,16 +253,22 @@ static int run_action(struct fl_job *job, const struct fl_action *a, uint64_t *m
 	case FL_OP_SIGMASK:
 		*mask = to_kmask(a->data);	/* applied just before exec */
 		return 0;
-	case FL_OP_SIGDEFAULT: {
-		uint64_t set = to_kmask(a->data);
-		struct fl_ksigaction dfl = { .handler = SIG_DFL };
-
-		for (int sig = 1; sig < 65; sig++)
-			if ((set >> (sig - 1)) & 1 && sig != SIGKILL && sig != SIGSTOP &&
-			    (ret = fl_sys_sigaction(sig, &dfl, NULL)) < 0)
-				return ret;
+	case FL_OP_SIGDEFAULT:
+		return set_handlers(to_kmask(a->data), SIG_DFL);
+	case FL_OP_SIGIGNORE:
+		set_handlers((uint64_t)a->arg, SIG_IGN);	/* as glibc: unchecked */
 		return 0;
-	}
+	case FL_OP_CLOSE_SPAWN:
+		return close_spawn(job, a->fd);
+	case FL_OP_SCHED:
+		if (a->arg < 0)
+			return (int)fl_sys2(__NR_sched_setparam, 0, a->data);
+		return (int)fl_sys3(__NR_sched_setscheduler, 0, a->arg, a->data);
+	case FL_OP_RESETIDS:
+		/* glibc's order, uid first; setres[ug]id change this process only,
+		 * where libc's seteuid would signal the parent's threads. */
+		ret = (int)fl_sys3(__NR_setresuid, -1, fl_sys0(__NR_getuid), -1);
+		return ret < 0 ? ret : (int)fl_sys3(__NR_setresgid, -1, fl_sys0(__NR_getgid), -1);
 	case FL_OP_RLIMIT:
 		return (int)fl_sys4(__NR_prlimit64, 0, a->arg, a->data, NULL);
 	case FL_OP_PRIORITY:
@@ -268,8 +306,13 @@ static int try_exec(struct fl_job *job, const char *path)
 	int ret = fl_sys_execve(path, job->argv, job->envp);
 
 	if (ret == -ENOEXEC && job->sh_argv) {
-		job->sh_argv[1] = (char *)path;
-		fl_sys_execve("/bin/sh", job->sh_argv, job->envp);
+		bool given = job->spec->flags & FL_SPEC_SH_AS_GIVEN;
+		int sh;
+
+		job->sh_argv[1] = given && job->spec->file ? job->spec->file : (char *)path;
+		sh = fl_sys_execve("/bin/sh", job->sh_argv, job->envp);
+		if (given)
+			ret = sh;
 	}
 	return ret;
 }
@@ -308,8 +351,8 @@ static int exec_program(struct fl_job *job)
 			eacces = 1;
 		else if (!search_skips(ret))
 			return ret;
-		if (!dir)
-			return eacces ? -EACCES : -ENOENT;
+		if (!dir)	/* as execvp: EACCES, else the last entry's error */
+			return eacces ? -EACCES : ret;
 		while (dir[dlen] && dir[dlen] != ':')
 			dlen++;
 		next = dir[dlen] ? dir + dlen + 1 : NULL;
@@ -361,6 +404,10 @@ int fl_child_main(void *arg)
 		}
 		base += acts->n;
 	}
+	/* The zygote's user callback: in a forked child of the zygote, where
+	 * user code may run (engine-zygote.c); never set by other engines. */
+	if (job->hook && (ret = job->hook(job)) < 0)
+		fail(job, ret, FL_STEP_CALLBACK);
 
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&mask, NULL);
 	ret = exec_program(job);

@@ -27,7 +27,8 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 #ifdef FL_HAVE_CLONE3_ASM
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {
-			.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD,
+			.flags = CLONE_VM | CLONE_VFORK |
+				 (fl_has(FL_FEAT_CLONE_PIDFD) ? CLONE_PIDFD : 0),
 			.pidfd = (uintptr_t)&pidfd,
 			.exit_signal = SIGCHLD,
 			.stack = (uintptr_t)stack,

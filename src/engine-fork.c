@@ -24,8 +24,13 @@ int fl_engine_fork(struct fl_job *job, fl_child *child)
 	job->report_fd = pipefd[1];
 	fl_signals_block(job, &saved);
 	pid = fork();
-	if (pid == 0)
+	if (pid == 0) {
+		/* Not the caller's fd: without it the child's fd table is the
+		 * caller's plus the report end, as close to the other engines'
+		 * as a pipe allows (an open step lands where it would there). */
+		fl_sys_close(pipefd[0]);
 		fl_child_main(job);
+	}
 	err = errno;
 	fl_signals_restore(&saved);
 	close(pipefd[1]);

@@ -6,6 +6,7 @@
  * template gave, and cannot say which step failed (FL_STEP_UNKNOWN).
  */
 #include <errno.h>
+#include <limits.h>
 #include <spawn.h>
 #include <string.h>
 
@@ -53,6 +54,35 @@ static int add_action(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr, s
 	return ENOTSUP;
 }
 
+/*
+ * A PATH-searched template whose file can no longer run (deleted or made
+ * non-executable since the search): go on with the later entries, as the
+ * child side does after a failed exec (child.c), so that this engine runs
+ * what the others run.  posix_spawn cannot say whether ERR came from the
+ * exec or from an action, so the file is probed first: if it still looks
+ * runnable, ERR stands.  Returns the final error, 0 once a later one runs.
+ */
+static int spawn_later_entry(const struct fl_job *job, pid_t *pid, const posix_spawn_file_actions_t *fa,
+			     const posix_spawnattr_t *attr, int err)
+{
+	const struct fl_spec *spec = job->spec;
+	char candidate[PATH_MAX];
+	size_t off = spec->search_next;
+	bool eacces = spec->search_eacces;
+	int probe, ret;
+
+	if (!spec->search || !fl_search_skips(err) || !(probe = fl_search_probe(spec->path)))
+		return err;
+	if (probe == EACCES)
+		eacces = true;
+	if (off == FL_SEARCH_END)
+		return eacces ? EACCES : ENOENT;
+	ret = fl_search_path(spec->search, &off, spec->file, candidate, &eacces);
+	if (ret < 0)
+		return -ret;
+	return posix_spawn(pid, candidate, fa, attr, job->argv, job->envp);
+}
+
 int fl_engine_posix(struct fl_job *job, fl_child *child)
 {
 	posix_spawn_file_actions_t fa;
@@ -87,6 +117,8 @@ int fl_engine_posix(struct fl_job *job, fl_child *child)
 		err = posix_spawnattr_setflags(&attr, aflags);
 	if (!err)
 		err = posix_spawn(&pid, job->spec->path, &fa, &attr, job->argv, job->envp);
+	if (err)
+		err = spawn_later_entry(job, &pid, &fa, &attr, err);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (err) {

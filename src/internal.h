@@ -17,6 +17,14 @@ enum fl_op {
 	FL_OP_SIGDEFAULT, FL_OP_RLIMIT, FL_OP_PRIORITY, FL_OP_AFFINITY, FL_OP_SETGROUPS,
 	FL_OP_SETGID, FL_OP_SETUID, FL_OP_PDEATHSIG, FL_OP_NO_NEW_PRIVS, FL_OP_UNSHARE,
 	FL_OP_CGROUP,
+	/* posix_spawn's own steps (compat.c), never made by fl_act_*:
+	 * CLOSE_SPAWN closes as glibc's posix_spawn does (a fd that is not open
+	 * is an error only at or above RLIMIT_NOFILE); SCHED is sched_setparam
+	 * (arg -1) or sched_setscheduler (arg the policy) with data the
+	 * sched_param; RESETIDS sets the effective uid, then gid, to the real
+	 * ones; SIGIGNORE sets arg's signals (kernel mask bits) to SIG_IGN,
+	 * errors ignored. */
+	FL_OP_CLOSE_SPAWN, FL_OP_SCHED, FL_OP_RESETIDS, FL_OP_SIGIGNORE,
 	FL_OP_COUNT
 };
 
@@ -42,6 +50,11 @@ struct fl_actions {
 
 void fl_actions_init(struct fl_actions *acts);
 void fl_actions_clear(struct fl_actions *acts);
+/* Appends A as given, without the fl_act_* checks, with a copy of DATA (SIZE
+ * bytes; none if DATA is NULL): for compat.c, whose steps must fail in the
+ * child where glibc's do (fchdir of -1, a chdir path of PATH_MAX bytes...).
+ * Returns the index, or -ENOMEM. */
+int fl_actions_push(struct fl_actions *acts, struct fl_action a, const void *data, size_t size);
 
 /* ---- templates (spec.c) ------------------------------------------------ */
 struct fl_spec {
@@ -58,6 +71,22 @@ struct fl_spec {
 	int engine;
 	struct fl_actions acts;
 };
+
+/* An internal flag of fl_spec (compat.c): the /bin/sh retry of glibc's old
+ * posix_spawn (symbol version GLIBC_2.2.5), which gives sh the name as the
+ * caller passed it (not the PATH entry found) and reports sh's own exec error. */
+#define FL_SPEC_SH_AS_GIVEN	(1u << 31)
+
+/* PATH search (execvp's rules), shared by fl_spec_set_file and the engines
+ * that cannot search in the child.  fl_search_path looks for FILE in the
+ * list SEARCH from offset *OFF on: 0 with the first runnable candidate in
+ * BUF (PATH_MAX bytes) and *OFF at the entry after it (FL_SEARCH_END after
+ * the last), else -EACCES or -ENOENT; *EACCES records a candidate found but
+ * not executable.  fl_search_probe: 0 if CANDIDATE looks runnable, else the
+ * errno its exec would skip with. */
+bool fl_search_skips(int err);
+int fl_search_probe(const char *candidate);
+int fl_search_path(const char *search, size_t *off, const char *file, char *buf, bool *eacces);
 
 /* ---- the job: everything the child side needs, prepared before clone ---- */
 struct fl_slot {
@@ -80,6 +109,9 @@ struct fl_job {
 	int report_fd;		/* fork engine: the pipe the child reports on, else -1 */
 	int parent_pid;		/* for the parent-death recheck */
 	unsigned flags;
+	/* zygote: run after the actions, before exec (FL_STEP_CALLBACK on failure) */
+	int (*hook)(struct fl_job *job);
+	void *hook_arg;
 	uint64_t mask;		/* the caller's mask, in the kernel's 64 bits: the child's at exec */
 	volatile struct fl_slot slot;	/* written by the child only on failure */
 };
@@ -124,7 +156,37 @@ int fl_pidfd_for(pid_t pid);
 char *fl_stack_map(void);		/* base of a guarded stack, or NULL */
 char *fl_stack_of_thread(void);		/* the calling thread's, kept */
 
+/* ---- async, batches, reaper, pool, zygote -------------------------------- */
+int fl_engine_async(struct fl_job *job, fl_child *child);
+int fl_engine_pool(struct fl_job *job, fl_child *child);
+int fl_engine_zygote(struct fl_job *job, fl_child *child);
+/* An async or pooled child's exec outcome, for the handle calls (wait.c).
+ * Returns 0 (exec'd, or not such a child), 1 if not known yet and !BLOCK,
+ * or the child's -errno: then *REPORT and *STATUS (the exit status of the
+ * child, which the library reaped) are filled and the handle is done. */
+int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status);
+/* Waits until no async child still reads OWNER (a template or action list). */
+void fl_async_quiesce(const void *owner);
+/* wait.c: a waitpid(2) status from a reaped child's siginfo; and a handle
+ * whose child is reaped (its pidfd closed). */
+#define FL_CHILD_REAPED 1u
+int fl_status_of(const siginfo_t *si);
+void fl_child_done(fl_child *child);
+
 /* ---- probe.c ------------------------------------------------------------ */
 bool fl_has(enum fl_feature f);
+
+/* ---- compat.c: posix_spawn's ABI, for fl_posix_spawn* and the preload shim */
+#define FL_COMPAT_PATH	(1u << 0)	/* posix_spawnp: search PATH */
+#define FL_COMPAT_SHELL	(1u << 1)	/* glibc's GLIBC_2.2.5 ABI: ENOEXEC retried with /bin/sh */
+#define FL_COMPAT_PIDFD	(1u << 2)	/* pidfd_spawn: *OUT gets a pidfd, not a pid */
+/* The one spawn behind them all.  Returns 0 or a positive errno (errno is
+ * set to it too on failure, as glibc's child leaves it). */
+int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t *fa,
+		    const posix_spawnattr_t *attr, char *const argv[], char *const envp[], unsigned how);
+/* Defined by the preload shim only (preload.c), where the <spawn.h> names
+ * are its own: glibc's function NAME, its current version or (OLD_ABI) the
+ * GLIBC_2.2.5 one, looked up past the shim.  NULL in libforkless itself. */
+void *fl_preload_glibc_sym(const char *name, bool old_abi) __attribute__((weak, visibility("hidden")));
 
 #endif /* FL_INTERNAL_H */

@@ -46,7 +46,6 @@ struct fl_pidfd_info {
 
 /* io_uring's probe of supported opcodes (IORING_REGISTER_PROBE). */
 #define FL_IORING_REGISTER_PROBE 8
-#define FL_IORING_OP_WAITID 50
 #define FL_IO_URING_OP_SUPPORTED 1
 struct fl_uring_params {
 	uint32_t sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd;
@@ -106,7 +105,9 @@ static void probe_clone3(void)
 			.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
 				 (with_clear ? CLONE_CLEAR_SIGHAND : 0),
 			.pidfd = (uintptr_t)&pidfd,
-			.exit_signal = SIGCHLD,
+			/* No SIGCHLD: a program's SIGCHLD handler (and a posix_spawn
+			 * caller, under the shim) never sees this child. */
+			.exit_signal = 0,
 			.stack = (uintptr_t)stack,
 			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
 		};
@@ -118,7 +119,7 @@ static void probe_clone3(void)
 			break;
 		features[FL_FEAT_CLONE3] = features[FL_FEAT_CLONE_PIDFD] = true;
 		features[FL_FEAT_CLEAR_SIGHAND] = with_clear;
-		waitpid((pid_t)pid, NULL, 0);
+		waitpid((pid_t)pid, NULL, __WALL);	/* __WALL: a child without exit signal */
 		if (pidfd >= 0) {
 			struct fl_pidfd_info info = { .mask = PIDFD_INFO_EXIT };
 
@@ -134,7 +135,7 @@ static void probe_clone3(void)
 		 * EINVAL where it is not.  No process is made either way. */
 		struct fl_clone_args ca = {
 			.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
-			.exit_signal = SIGCHLD,
+			.exit_signal = 0,
 			.stack = (uintptr_t)stack,
 			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
 			.cgroup = 0x7fffffff,
@@ -142,7 +143,7 @@ static void probe_clone3(void)
 		long pid = fl_clone3(&ca, exit_at_once, NULL);
 
 		if (pid > 0)
-			waitpid((pid_t)pid, NULL, 0);
+			waitpid((pid_t)pid, NULL, __WALL);
 		features[FL_FEAT_INTO_CGROUP] = pid == -EBADF;
 	}
 	munmap(stack, FL_STACK_SIZE + FL_STACK_GUARD);
@@ -167,6 +168,10 @@ static void probe(void)
 		/* Linux 5.2 has CLONE_PIDFD in clone() without clone3 */
 		features[FL_FEAT_CLONE_PIDFD] = features[FL_FEAT_PIDFD_OPEN];
 	}
+	/* Linux 5.3 has pidfds but cannot wait on them (P_PIDFD is 5.4): hand
+	 * out none there, so every pidfd the library holds can be waited on. */
+	if (!features[FL_FEAT_WAITID_PIDFD])
+		features[FL_FEAT_CLONE_PIDFD] = features[FL_FEAT_PIDFD_OPEN] = false;
 	features[FL_FEAT_CLOSE_RANGE] = fl_sys_close_range(~0u, ~0u, 0) == 0;
 	features[FL_FEAT_EXECVEAT] = fl_sys_execveat(-1, "", NULL, NULL, AT_EMPTY_PATH) == -EBADF;
 	features[FL_FEAT_IOURING_WAITID] = uring_has_waitid();

@@ -14,11 +14,24 @@
 
 extern char **environ;
 
+#if defined(__SANITIZE_THREAD__)
+#define FL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FL_TSAN 1
+#endif
+#endif
+
 static const fl_engine_fn engines[FL_ENGINE_COUNT] = {
 	[FL_ENGINE_FORK] = fl_engine_fork,
+#ifndef FL_TSAN	/* TSan turns vfork into fork: the child's report would be lost */
 	[FL_ENGINE_VFORK] = fl_engine_vfork,
+#endif
 	[FL_ENGINE_POSIX] = fl_engine_posix,
 	[FL_ENGINE_CLONE] = fl_engine_clone,
+	[FL_ENGINE_ASYNC] = fl_engine_async,
+	[FL_ENGINE_POOL] = fl_engine_pool,
+	[FL_ENGINE_ZYGOTE] = fl_engine_zygote,
 };
 
 bool fl_engine_implemented(int engine)
@@ -28,18 +41,21 @@ bool fl_engine_implemented(int engine)
 
 void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
 {
-	sigset_t all;
+	uint64_t all = ~0ull;
 
-	/* Cancellation too: the parent side must finish what it started. */
+	/* Cancellation too: the parent side must finish what it started.  The
+	 * raw syscall, not pthread_sigmask: libc keeps its internal signals
+	 * (SIGCANCEL, SIGSETXID) open, and their handlers must not run on the
+	 * child's stack either. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved->cancel);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &saved->mask);
+	sigemptyset(&saved->mask);
+	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, &saved->mask);
 	memcpy(&job->mask, &saved->mask, sizeof(job->mask));
 }
 
 void fl_signals_restore(const struct fl_saved *saved)
 {
-	pthread_sigmask(SIG_SETMASK, &saved->mask, NULL);
+	fl_sys_sigprocmask(SIG_SETMASK, &saved->mask, NULL);
 	pthread_setcancelstate(saved->cancel, NULL);
 }
 
@@ -76,13 +92,17 @@ static void find_cgroup(struct fl_job *job)
 	job->cgroup_fd = job->cgroup_step = -1;
 	if (count != 1)
 		return;
-	for (int list = 0, base = 0; list < 2; base += job->acts[list]->n, list++)
-		for (int i = 0; job->acts[list] && i < job->acts[list]->n; i++)
-			if (job->acts[list]->v[i].op == FL_OP_CGROUP) {
-				job->cgroup_fd = job->acts[list]->v[i].fd;
+	for (int list = 0, base = 0; list < 2 && job->acts[list]; base += job->acts[list++]->n)
+		for (int i = 0; i < job->acts[list]->n; i++) {
+			const struct fl_action *a = &job->acts[list]->v[i];
+
+			/* A hard step's failure is ignored, which clone3 cannot do. */
+			if (a->op == FL_OP_CGROUP && !(a->flags & FL_HARD)) {
+				job->cgroup_fd = a->fd;
 				job->cgroup_step = base + i;
 				return;
 			}
+		}
 }
 
 static int argc_of(char *const *argv)
@@ -186,6 +206,8 @@ FL_API int fl_report_format(const fl_spec *spec, const fl_spawn_args *args, cons
 		return snprintf(buf, len, "exec \"%s\": %s", what, err);
 	case FL_STEP_SPAWN:
 		return snprintf(buf, len, "spawn \"%s\": %s", what, err);
+	case FL_STEP_CALLBACK:
+		return snprintf(buf, len, "callback before exec of \"%s\": %s", what, err);
 	case FL_STEP_UNKNOWN:
 		return snprintf(buf, len, "setup or exec of \"%s\": %s", what, err);
 	}

@@ -45,6 +45,7 @@ FL_API void fl_spec_free(fl_spec *spec)
 {
 	if (!spec)
 		return;
+	fl_async_quiesce(spec);	/* async children not yet exec'd read it */
 	clear_program(spec);
 	free(spec->argv);
 	free(spec->envp);
@@ -70,7 +71,7 @@ FL_API int fl_spec_set_path(fl_spec *spec, const char *path)
 
 /* The errors for which execvp goes on with the next PATH entry (child.c
  * has the same list). */
-static bool search_skips(int err)
+bool fl_search_skips(int err)
 {
 	return err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV ||
 	       err == ETIMEDOUT || err == EACCES;
@@ -81,23 +82,54 @@ static bool search_skips(int err)
  * stat and one access check instead of an execve per entry (~5 us each here).
  * 0: try this one; a skipping errno otherwise.
  */
-static int probe_candidate(const char *candidate)
+int fl_search_probe(const char *candidate)
 {
 	struct stat st;
 
 	if (stat(candidate, &st) < 0)
-		return search_skips(errno) ? errno : 0;
+		return fl_search_skips(errno) ? errno : 0;
 	if (!S_ISREG(st.st_mode) || faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) < 0)
 		return EACCES;
 	return 0;
 }
 
+int fl_search_path(const char *search, size_t *off, const char *file, char *buf, bool *eacces)
+{
+	size_t flen = strlen(file);
+
+	for (;;) {
+		const char *dir = search + *off;
+		size_t dlen = strcspn(dir, ":");
+		int err;
+
+		*off = dir[dlen] ? *off + dlen + 1 : FL_SEARCH_END;
+		/* An empty entry is the current directory; one too long is skipped. */
+		if (dlen + 1 + flen < PATH_MAX) {
+			if (dlen) {
+				memcpy(buf, dir, dlen);
+				buf[dlen] = '/';
+				memcpy(buf + dlen + 1, file, flen + 1);
+			} else {
+				memcpy(buf, file, flen + 1);
+			}
+			err = fl_search_probe(buf);
+			if (!err)
+				return 0;
+			if (err == EACCES)
+				*eacces = true;
+		}
+		if (*off == FL_SEARCH_END)
+			return *eacces ? -EACCES : -ENOENT;
+	}
+}
+
 FL_API int fl_spec_set_file(fl_spec *spec, const char *file)
 {
 	const char *path_env;
-	char candidate[PATH_MAX];
-	size_t flen, off = 0;
+	char candidate[PATH_MAX], *path, *fcopy, *search;
+	size_t off = 0;
 	bool eacces = false;
+	int ret;
 
 	if (!spec || !file)
 		return -EINVAL;
@@ -105,52 +137,29 @@ FL_API int fl_spec_set_file(fl_spec *spec, const char *file)
 		return -ENOENT;
 	if (strchr(file, '/'))
 		return fl_spec_set_path(spec, file);
-	flen = strlen(file);
-	if (flen > NAME_MAX)
+	if (strlen(file) > NAME_MAX)
 		return -ENAMETOOLONG;
 	path_env = getenv("PATH");
 	if (!path_env)
 		path_env = "/bin:/usr/bin";	/* glibc's default when PATH is unset */
 
-	for (;;) {
-		const char *dir = path_env + off;
-		size_t dlen = strcspn(dir, ":");
-		size_t next = off + dlen + (dir[dlen] == ':');
-		int err;
-
-		/* An empty entry is the current directory; one too long is skipped. */
-		if (dlen + 1 + flen < sizeof(candidate)) {
-			if (dlen) {
-				memcpy(candidate, dir, dlen);
-				candidate[dlen] = '/';
-				memcpy(candidate + dlen + 1, file, flen + 1);
-			} else {
-				memcpy(candidate, file, flen + 1);
-			}
-			err = probe_candidate(candidate);
-			if (!err) {
-				char *path = strdup(candidate), *fcopy = strdup(file);
-				char *search = strdup(path_env);
-
-				if (!path || !fcopy || !search) {
-					free(path), free(fcopy), free(search);
-					return -ENOMEM;
-				}
-				clear_program(spec);
-				spec->path = path;
-				spec->file = fcopy;
-				spec->search = search;
-				spec->search_next = dir[dlen] ? next : FL_SEARCH_END;
-				spec->search_eacces = eacces;
-				return 0;
-			}
-			if (err == EACCES)
-				eacces = true;
-		}
-		if (!dir[dlen])
-			return eacces ? -EACCES : -ENOENT;
-		off = next;
+	ret = fl_search_path(path_env, &off, file, candidate, &eacces);
+	if (ret < 0)
+		return ret;
+	path = strdup(candidate);
+	fcopy = strdup(file);
+	search = strdup(path_env);
+	if (!path || !fcopy || !search) {
+		free(path), free(fcopy), free(search);
+		return -ENOMEM;
 	}
+	clear_program(spec);
+	spec->path = path;
+	spec->file = fcopy;
+	spec->search = search;
+	spec->search_next = off;
+	spec->search_eacces = eacces;
+	return 0;
 }
 
 FL_API int fl_spec_set_fd(fl_spec *spec, int fd)
@@ -227,7 +236,7 @@ FL_API int fl_spec_set_envp(fl_spec *spec, char *const envp[])
 
 FL_API int fl_spec_set_flags(fl_spec *spec, unsigned flags)
 {
-	if (!spec || (flags & ~FL_SPEC_ENOEXEC_SH))
+	if (!spec || (flags & ~(FL_SPEC_ENOEXEC_SH | FL_SPEC_EXEC_FD)))
 		return -EINVAL;
 	spec->flags = flags;
 	return 0;

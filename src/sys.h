@@ -51,6 +51,9 @@
 #ifndef __NR_io_uring_register
 #define __NR_io_uring_register 427
 #endif
+/* io_uring opcodes newer than the build headers' enum io_uring_op: WAITID
+ * (Linux 6.7) is 50, after READ_MULTISHOT (49) in include/uapi/linux/io_uring.h. */
+#define FL_IORING_OP_WAITID 50
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif

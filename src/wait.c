@@ -9,10 +9,10 @@
 #include "internal.h"
 #include "sys.h"
 
-#define CHILD_REAPED 1u
+#define CHILD_REAPED FL_CHILD_REAPED
 
 /* siginfo of a reaped child as a waitpid(2) status word. */
-static int status_of(const siginfo_t *si)
+int fl_status_of(const siginfo_t *si)
 {
 	switch (si->si_code) {
 	case CLD_EXITED:
@@ -24,6 +24,14 @@ static int status_of(const siginfo_t *si)
 	}
 }
 
+void fl_child_done(fl_child *child)
+{
+	child->_state |= CHILD_REAPED;
+	if (child->pidfd >= 0)
+		close(child->pidfd);
+	child->pidfd = -1;
+}
+
 static int wait_child(fl_child *child, int *status, int options)
 {
 	siginfo_t si;
@@ -31,6 +39,20 @@ static int wait_child(fl_child *child, int *status, int options)
 
 	if (!child || child->pid <= 0 || (child->_state & CHILD_REAPED))
 		return -ECHILD;
+	if (child->_priv[0]) {
+		/* An async or pooled child: its exec outcome first.  One that
+		 * failed was reaped by the library, which kept its status. */
+		int st = 0;
+
+		ret = fl_async_settle(child, !(options & WNOHANG), NULL, &st);
+		if (ret == 1)
+			return 0;
+		if (ret < 0 && (child->_state & CHILD_REAPED)) {
+			if (status)
+				*status = st;
+			return 1;
+		}
+	}
 	si.si_pid = 0;
 	if (child->pidfd >= 0)
 		ret = waitid(P_PIDFD, child->pidfd, &si, WEXITED | options);
@@ -41,11 +63,8 @@ static int wait_child(fl_child *child, int *status, int options)
 	if (si.si_pid == 0)
 		return 0;	/* WNOHANG and still running */
 	if (status)
-		*status = status_of(&si);
-	child->_state |= CHILD_REAPED;
-	if (child->pidfd >= 0)
-		close(child->pidfd);
-	child->pidfd = -1;
+		*status = fl_status_of(&si);
+	fl_child_done(child);
 	return 1;
 }
 
@@ -53,7 +72,9 @@ FL_API int fl_child_wait_exec(fl_child *child, fl_report *report)
 {
 	if (report)
 		*report = (fl_report){ 0, 0 };
-	return child && child->pid > 0 ? 0 : -ECHILD;
+	if (!child || child->pid <= 0)
+		return -ECHILD;
+	return fl_async_settle(child, true, report, NULL);
 }
 
 FL_API int fl_child_wait(fl_child *child, int *status)
@@ -86,8 +107,9 @@ FL_API void fl_child_release(fl_child *child)
 {
 	if (!child)
 		return;
-	if (child->pidfd >= 0)
-		close(child->pidfd);
-	child->pidfd = -1;
-	child->_state |= CHILD_REAPED;
+	/* An async or pooled child not yet exec'd: wait for the outcome, so a
+	 * failed one is reaped by the library rather than left to the caller. */
+	if (child->_priv[0])
+		fl_async_settle(child, true, NULL, NULL);
+	fl_child_done(child);
 }

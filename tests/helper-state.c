@@ -44,6 +44,9 @@ static int list_fds(char *buf, size_t len)
 		target[n > 0 ? n : 0] = 0;
 		off += snprintf(buf + off, len - off, "fd.%d=%s cloexec=%d\n", fd, target,
 				(fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+		/* The open flags (O_APPEND, the access mode...), as fcntl reports them. */
+		if (off < len)
+			off += snprintf(buf + off, len - off, "fdflags.%d=%o\n", fd, fcntl(fd, F_GETFL));
 		if (off >= len)
 			break;
 	}
@@ -95,6 +98,12 @@ static void state(const char *file)
 	copy_status_lines(out);
 	fprintf(out, "pid=%d\nppid=%d\npgid=%d\nsid=%d\n", getpid(), getppid(), getpgrp(), getsid(0));
 	fprintf(out, "nice=%d\n", getpriority(PRIO_PROCESS, 0));
+	{
+		struct sched_param sp = { 0 };
+
+		sched_getparam(0, &sp);
+		fprintf(out, "sched=%d %d\n", sched_getscheduler(0), sp.sched_priority);
+	}
 	prctl(PR_GET_PDEATHSIG, &pdeath);
 	fprintf(out, "pdeathsig=%d\n", pdeath);
 	for (int r = 0; r < RLIM_NLIMITS; r++) {

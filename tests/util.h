@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,10 +59,27 @@ static __attribute__((unused)) int has_zombie(void)
 	return si.si_pid != 0;
 }
 
-/* Loop over every engine this build and kernel can run. */
+/* 1 unless FL_TEST_ENGINES (a comma-separated list of engine names, for a
+ * run under valgrind or a debugger) is set and leaves ENGINE out. */
+static __attribute__((unused)) int engine_wanted(int engine)
+{
+	const char *list = getenv("FL_TEST_ENGINES"), *name = fl_engine_name(engine);
+	size_t n = name ? strlen(name) : 0;
+
+	if (!list || !*list)
+		return 1;
+	for (const char *p = list; name && (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return 1;
+	return 0;
+}
+
+/* Loop over every engine this build and kernel can run (those named in
+ * FL_TEST_ENGINES, if it is set).  Each is warmed first (fl_engine_warm):
+ * the zygote's socket and pidfd then exist before a test counts its fds. */
 #define for_each_engine(e) \
 	for (int e = FL_ENGINE_AUTO + 1; e < FL_ENGINE_COUNT; e++) \
-		if (fl_engine_supported(e) == 0)
+		if (fl_engine_supported(e) == 0 && engine_wanted(e) && fl_engine_warm(e) == 0)
 
 /* fl_spawn, then the exec's outcome (immediate for all engines but async). */
 static __attribute__((unused)) int spawn_exec(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report)
@@ -107,6 +125,8 @@ static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn
 	out[0] = 0;
 	if (fd < 0)
 		return -errno;
+	/* Writable by a child that runs under other ids (t-creds). */
+	fchmod(fd, 0666);
 	close(fd);
 	a.argv = argv;
 	ret = spawn_exec(spec, &a, &child, report);
@@ -139,6 +159,101 @@ static __attribute__((unused)) const char *state_get(const char *state, const ch
 		}
 	}
 	return NULL;
+}
+
+/* The state helper's path, in a buffer that lives as long as the process. */
+static __attribute__((unused)) const char *helper_path(void)
+{
+	static char path[4096];
+
+	if (!path[0])
+		build_path(path, sizeof(path), "tests/helper-state");
+	return path;
+}
+
+/*
+ * The posix engine answers -ENOTSUP for a template glibc's posix_spawn cannot
+ * express: that is a skip with the reason, never a pass.  Returns 1 if it
+ * skipped (RET was that answer), else 0.
+ */
+static __attribute__((unused)) int cannot_express(int engine, int ret, const char *what)
+{
+	char why[256];
+
+	if (engine != FL_ENGINE_POSIX || ret != -ENOTSUP)
+		return 0;
+	snprintf(why, sizeof(why), "posix_spawn cannot express %s", what);
+	skip(why, "%s: %s", fl_engine_name(engine), what);
+	return 1;
+}
+
+/* spawn_exec, then waits for the child: *STATUS gets its wait status.  The
+ * spawn's result. */
+static __attribute__((unused)) int spawn_wait(const fl_spec *spec, const fl_spawn_args *args, int *status,
+					      fl_report *report)
+{
+	fl_child child;
+	int ret = spawn_exec(spec, args, &child, report);
+
+	*status = -1;
+	if (ret == 0)
+		fl_child_wait(&child, status);
+	return ret;
+}
+
+/* The leak checks after a spawn: the process has FDS fds again and no zombie.
+ * WHAT names the case in the TAP line. */
+static __attribute__((unused)) void check_clean(const char *what, int fds)
+{
+	int now = fd_count();
+
+	ok(now == fds, "%s: no fd leaked (%d, was %d)", what, now, fds);
+	ok(!has_zombie(), "%s: no zombie", what);
+}
+
+/* 1 if fd N is open in a state dump, with its target in TARGET (if not NULL). */
+static __attribute__((unused)) int state_fd(const char *state, int fd, char *target, size_t len)
+{
+	char key[32], val[4096];
+
+	snprintf(key, sizeof(key), "fd.%d", fd);
+	if (!state_get(state, key, val, sizeof(val)))
+		return 0;
+	if (target) {
+		val[strcspn(val, " ")] = 0;	/* drop " cloexec=..." */
+		snprintf(target, len, "%s", val);
+	}
+	return 1;
+}
+
+/* 1 if the state's KEY is exactly WANT, trailing spaces aside (the kernel
+ * ends some status lines with one). */
+static __attribute__((unused)) int state_is(const char *state, const char *key, const char *want)
+{
+	char val[4096];
+	size_t n;
+
+	if (!state_get(state, key, val, sizeof(val)))
+		return 0;
+	n = strlen(val);
+	while (n && val[n - 1] == ' ')
+		val[--n] = 0;
+	return !strcmp(val, want);
+}
+
+/* Writes a file of CONTENTS with MODE (whatever the umask); 0 or -errno. */
+static __attribute__((unused)) int write_file(const char *path, const char *contents, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), ret = 0;
+	size_t len = strlen(contents);
+
+	if (fd < 0 || write(fd, contents, len) != (ssize_t)len || fchmod(fd, mode) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		diag("cannot write %s: %s", path, strerror(-ret));
+	return ret;
 }
 
 #endif

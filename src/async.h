@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the async and pool engines share (engine-async.c, engine-pool.c): the
+ * blocks their children run on, and the records that carry an exec outcome
+ * from the moment the kernel reports it to the moment the handle asks.
+ */
+#ifndef FL_ASYNC_H
+#define FL_ASYNC_H
+
+#include <pthread.h>
+#include <sys/resource.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/*
+ * A block: one mapping [guard | stack | struct fl_block].  The child runs on
+ * the stack and reads the job in the block, so both stay valid after the
+ * spawn call returns: the block is handed back only once the kernel has
+ * cleared `tid` (CLONE_CHILD_CLEARTID: at exec or exit, when the child stops
+ * using the parent's memory), or once the child is known dead.
+ */
+#define FL_BLOCK_STACK (64 * 1024)	/* as FL_STACK_SIZE: see child.c */
+#define FL_BLOCK_AREA (60 * 1024)	/* argv/envp copies; larger ones go to the heap */
+
+struct fl_arec;
+
+struct fl_block {
+	volatile uint32_t tid;		/* nonzero until the kernel clears it */
+	volatile uint32_t wake;		/* pool: the parked child's futex word */
+	struct fl_block *prev, *next;	/* on the busy list, the free list, or the pool's */
+	struct fl_arec *rec;		/* the handle's record, while busy */
+	char *heap;			/* copies that did not fit in area */
+	void *owner;			/* engine-private (the pool's bookkeeping) */
+	pid_t pid;			/* the child on it (pool: the parked one) */
+	/* pool: what the parked child knows of its birth, and its caller */
+	pid_t creator;			/* the process that made it */
+	pid_t caller_tid;		/* the thread whose spawn it takes */
+	uint64_t born_ignored;		/* its ignored signals, read at birth */
+	struct rlimit born_limits[16];
+	int born_nice;
+	struct fl_job job;		/* what the child runs */
+	char area[FL_BLOCK_AREA];
+};
+
+/* The record of one async or pooled child, pointed to by fl_child._priv[0]
+ * until the handle has taken the outcome.  Written under the engine lock. */
+struct fl_arec {
+	struct fl_block *blk;		/* while the outcome is not known */
+	struct fl_arec *next;		/* free list */
+	pid_t pid;
+	int pidfd;			/* the handle's: the library reaps a failed child through it */
+	int exec_fd;			/* FL_SPEC_EXEC_FD: the pipe's read end, else -1 */
+	int error, step;		/* the outcome, once settled */
+	int status;			/* the wait status, if the library reaped the child */
+	bool settled, reaped;
+};
+
+/* Code of ours that runs in a child between clone and exec, outside child.c
+ * (the pool's parked children, the zygote's children): not instrumented, no
+ * stack protector, as child.c, which the Makefile builds so. */
+#if defined(__clang__)
+#define FL_CHILD_SIDE __attribute__((no_sanitize("address", "undefined", "thread"), no_stack_protector, noinline))
+#else
+#define FL_CHILD_SIDE __attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread, \
+				     optimize("no-stack-protector"), noinline))
+#endif
+
+/* The lock of blocks and records; pool engine code takes it too. */
+extern pthread_mutex_t fl_async_lock;
+
+/* A free block (mapped if none is free), or NULL.  Takes the lock. */
+struct fl_block *fl_block_get(void);
+/* Gives BLK back: kept for reuse or unmapped.  Called with the lock held. */
+void fl_block_put_locked(struct fl_block *blk);
+/* Copies JOB into BLK, with every array it points to that the caller may
+ * free or change after the spawn returns (argv, envp, the /bin/sh argv).
+ * 0 or -ENOMEM. */
+int fl_block_load(struct fl_block *blk, const struct fl_job *job);
+/* A record (from the free list), or NULL.  Takes the lock. */
+struct fl_arec *fl_arec_get(void);
+/* Puts a started child's block on the busy list and ties it to REC and the
+ * handle.  Takes the lock. */
+void fl_async_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
+/* Settles every busy block whose child is done.  Called with the lock held. */
+void fl_async_scan_locked(void);
+/* The lock, and after a fork the clean-up of what the parent left (the pool's
+ * parked children included: fl_pool_forget_locked). */
+void fl_async_lock_take(void);
+void fl_pool_forget_locked(void);
+/* Parks children until the pool holds its size.  0 or -EAGAIN. */
+int fl_pool_fill(void);
+
+#endif /* FL_ASYNC_H */
