@@ -19,6 +19,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	char *stack = fl_stack_of_thread();
 	int pidfd = -1, err;
+	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD);
 	long pid;
 
 	if (!stack)
@@ -28,7 +29,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {
 			.flags = CLONE_VM | CLONE_VFORK |
-				 (fl_has(FL_FEAT_CLONE_PIDFD) ? CLONE_PIDFD : 0),
+				 (want_pidfd ? CLONE_PIDFD : 0),
 			.pidfd = (uintptr_t)&pidfd,
 			.exit_signal = SIGCHLD,
 			.stack = (uintptr_t)stack,
@@ -50,7 +51,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	{
 		int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 
-		if (fl_has(FL_FEAT_CLONE_PIDFD))
+		if (want_pidfd)
 			flags |= CLONE_PIDFD;
 		pid = clone(fl_child_main, stack + FL_STACK_SIZE + FL_STACK_GUARD, flags, job, &pidfd);
 		if (pid < 0)
@@ -70,6 +71,6 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 		return -err;
 	}
 	child->pid = (pid_t)pid;
-	child->pidfd = pidfd >= 0 ? pidfd : fl_pidfd_for((pid_t)pid);
+	child->pidfd = pidfd >= 0 || !want_pidfd ? pidfd : fl_pidfd_for((pid_t)pid);
 	return 0;
 }

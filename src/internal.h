@@ -76,6 +76,9 @@ struct fl_spec {
  * posix_spawn (symbol version GLIBC_2.2.5), which gives sh the name as the
  * caller passed it (not the PATH entry found) and reports sh's own exec error. */
 #define FL_SPEC_SH_AS_GIVEN	(1u << 31)
+/* Internal, for posix_spawn callers, who reap by pid: no pidfd (one fd and a
+ * close fewer per spawn). */
+#define FL_SPEC_NO_PIDFD	(1u << 30)
 
 /* PATH search (execvp's rules), shared by fl_spec_set_file and the engines
  * that cannot search in the child.  fl_search_path looks for FILE in the

@@ -139,7 +139,9 @@ FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *ch
 	job.acts[1] = args && args->actions && args->actions->n ? args->actions : NULL;
 	job.exec_fd = spec->exec_fd;
 	job.report_fd = -1;
-	job.parent_pid = getpid();
+	/* Only the parent-death step reads it: a syscall saved for the rest. */
+	if ((spec->acts.ops | (job.acts[1] ? job.acts[1]->ops : 0)) & (1u << FL_OP_PDEATHSIG))
+		job.parent_pid = getpid();
 	job.slot.error = 0;
 	job.slot.step = FL_STEP_SPAWN;
 	find_cgroup(&job);
