@@ -671,6 +671,110 @@ static void run_throughput(struct bench *b)
 	}
 }
 
+/* ---- batch: many children from one thread, then all reaped -------------------------- */
+
+#define BATCH_N 1000
+
+/* The time to start BATCH_N children of /bin/true from one thread, and until
+ * every one is reaped: glibc's posix_spawn in a loop then waitpid each, and
+ * the clone and async engines through fl_spawn_batch then an fl_reaper. */
+struct batch_row {
+	char label[64];
+	double start_ms, total_ms;
+	char why[160];
+};
+static struct batch_row batch_rows[3];
+static int batch_nrows;
+
+static void batch_glibc(struct batch_row *row, pid_t *pids)
+{
+	const struct target *tg = &targets[T_TRUE];
+	int64_t t0 = now_ns(), t1;
+	int n = 0, err = 0;
+
+	for (; n < BATCH_N && !err; n++)
+		err = posix_spawn(&pids[n], tg->path, NULL, NULL, tg->argv, environ);
+	t1 = now_ns();
+	if (err) {
+		n--;
+		snprintf(row->why, sizeof(row->why), "posix_spawn: %s", strerror(err));
+	}
+	for (int i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
+	row->start_ms = (t1 - t0) / 1e6;
+	row->total_ms = (now_ns() - t0) / 1e6;
+}
+
+static void batch_engine(struct batch_row *row, const fl_spec *spec, fl_child *children, fl_report *reports)
+{
+	const fl_spec *specs[1] = { spec };
+	fl_reaper *reaper = NULL;
+	int64_t t0 = now_ns(), t1;
+	int started = fl_spawn_batch(BATCH_N, specs, 1, NULL, 0, children, reports), ret = 0;
+	fl_child *done;
+
+	t1 = now_ns();
+	if (started < BATCH_N)
+		snprintf(row->why, sizeof(row->why), "%d of %d started", started < 0 ? 0 : started, BATCH_N);
+	if ((ret = fl_reaper_new(&reaper, 0)) < 0)
+		snprintf(row->why, sizeof(row->why), "fl_reaper_new: %s", strerror(-ret));
+	for (int i = 0; i < BATCH_N; i++) {
+		if (reports[i].error)
+			continue;
+		if (!reaper || fl_reaper_add(reaper, &children[i]) < 0)
+			fl_child_wait(&children[i], NULL);
+	}
+	while (reaper && fl_reaper_count(reaper) > 0 && fl_reaper_wait(reaper, -1, &done, NULL) >= 0)
+		;
+	row->start_ms = (t1 - t0) / 1e6;
+	row->total_ms = (now_ns() - t0) / 1e6;
+	fl_reaper_free(reaper);
+}
+
+static void run_batch(struct bench *b)
+{
+	static const int engines[] = { FL_ENGINE_CLONE, FL_ENGINE_ASYNC };
+	pid_t *pids = calloc(BATCH_N, sizeof(*pids));
+	fl_child *children = calloc(BATCH_N, sizeof(*children));
+	fl_report *reports = calloc(BATCH_N, sizeof(*reports));
+	struct rlimit nofile;
+
+	if (!pids || !children || !reports)
+		goto out;
+	/* A pidfd per child alive at once: make room under RLIMIT_NOFILE. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4 * BATCH_N &&
+	    nofile.rlim_max > nofile.rlim_cur) {
+		nofile.rlim_cur = nofile.rlim_max < 4 * BATCH_N ? nofile.rlim_max : 4 * BATCH_N;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	progress(b, false, "batch: %d children from one thread", BATCH_N);
+	batch_nrows = 0;
+	snprintf(batch_rows[batch_nrows].label, sizeof(batch_rows[0].label), "glibc posix_spawn, then waitpid each");
+	batch_glibc(&batch_rows[batch_nrows++], pids);
+	for (size_t e = 0; e < sizeof(engines) / sizeof(engines[0]) && !stopping; e++) {
+		struct batch_row *row = &batch_rows[batch_nrows++];
+		fl_spec *spec = NULL;
+		int ret;
+
+		snprintf(row->label, sizeof(row->label), "forkless %s, fl_spawn_batch + reaper",
+			 fl_engine_name(engines[e]));
+		if ((ret = fl_spec_new(&spec)) < 0 || (ret = fl_spec_set_path(spec, targets[T_TRUE].path)) < 0 ||
+		    (ret = fl_spec_set_engine(spec, engines[e])) < 0) {
+			snprintf(row->why, sizeof(row->why), "template: %s", strerror(-ret));
+			fl_spec_free(spec);
+			continue;
+		}
+		alarm(WATCHDOG_S);
+		current_method = row->label;
+		batch_engine(row, spec, children, reports);
+		fl_spec_free(spec);
+	}
+out:
+	free(pids);
+	free(children);
+	free(reports);
+}
+
 /* ---- setup ------------------------------------------------------------------------------- */
 
 static bool method_wanted(const char *list, const char *id)
@@ -1119,6 +1223,18 @@ static void print_text(struct bench *b)
 				       m->tput.total_us / m->tput.n);
 		}
 	}
+	if (b->do_tput && batch_nrows) {
+		printf("\nbatch: %d children of /bin/true started from one thread, then all reaped\n", BATCH_N);
+		printf("%-*s | %12s | %14s | %13s\n", LABEL_W, "method", "start all ms", "all reaped ms",
+		       "µs per child");
+		for (int i = 0; i < batch_nrows; i++)
+			if (batch_rows[i].why[0])
+				printf("%-*s | failed: %s\n", LABEL_W, batch_rows[i].label, batch_rows[i].why);
+			else
+				printf("%-*s | %12.1f | %14.1f | %13.0f\n", LABEL_W, batch_rows[i].label,
+				       batch_rows[i].start_ms, batch_rows[i].total_ms,
+				       batch_rows[i].total_ms * 1000 / BATCH_N);
+	}
 	if (nr) {
 		printf("\nratios of medians in this run (base state unless named; µs where named):\n");
 		for (int i = 0; i < nr; i++) {
@@ -1239,6 +1355,16 @@ static void print_json(struct bench *b, const char *machine)
 		if (r[i].target > 0)
 			printf(", \"issue\": %d, \"target\": %.2f, \"met\": %s", r[i].issue, r[i].target,
 			       r[i].value <= r[i].target ? "true" : "false");
+		printf("}");
+	}
+	printf("\n  ],\n  \"batch\": [");
+	for (int i = 0; i < batch_nrows; i++) {
+		printf("%s\n    {\"label\": ", i ? "," : "");
+		json_string(stdout, batch_rows[i].label);
+		printf(", \"children\": %d, \"start_ms\": ", BATCH_N);
+		json_number(batch_rows[i].why[0] ? NAN : batch_rows[i].start_ms);
+		printf(", \"total_ms\": ");
+		json_number(batch_rows[i].why[0] ? NAN : batch_rows[i].total_ms);
 		printf("}");
 	}
 	printf("\n  ],\n  \"seconds\": %.1f\n}\n", b->total_s);
@@ -1556,8 +1682,11 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (b->do_main)
 		run_states(b, b->states, b->ns, b->iterations, false);
-	if (b->do_tput && !stopping)
+	if (b->do_tput && !stopping) {
 		run_throughput(b);
+		if (!stopping)
+			run_batch(b);
+	}
 	if (b->nsweep && !stopping)
 		run_states(b, b->sweep, b->nsweep, b->plot_iterations, true);
 	alarm(0);
