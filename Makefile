@@ -78,7 +78,8 @@ check: all $(TESTS) $(HELPERS) other-compiler
 
 OTHER_CC := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),gcc,clang)
 other-compiler:
-	@if command -v $(OTHER_CC) >/dev/null; then \
+	@if [ -n "$(SAN)" ]; then echo "sanitizer run: the $(OTHER_CC) build is the plain check's"; \
+	elif command -v $(OTHER_CC) >/dev/null; then \
 		$(MAKE) --no-print-directory B=$(B)/$(OTHER_CC) CC=$(OTHER_CC) all $(TESTS:$(B)/%=$(B)/$(OTHER_CC)/%) $(HELPERS:$(B)/%=$(B)/$(OTHER_CC)/%) >/dev/null \
 		&& echo "$(OTHER_CC): build clean"; \
 	else echo "$(OTHER_CC) not installed: skipped its build"; fi

@@ -146,7 +146,8 @@ static int add_copy(struct fl_actions *acts, struct fl_action a, const void *src
 	a.data = malloc(size ? size : 1);
 	if (!a.data)
 		return -ENOMEM;
-	memcpy(a.data, src, size);
+	if (size)	/* an empty gid list may be NULL */
+		memcpy(a.data, src, size);
 	a.size = size;
 	return add(acts, a);
 }
