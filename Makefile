@@ -65,6 +65,11 @@ $(B)/firstinsn: tools/firstinsn.c | $(B)/obj
 	$(CC) -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -Wl,-no-pie \
 		-fno-asynchronous-unwind-tables -Wall -Wextra -Werror -o $@ $<
 
+# The state helper is the child the tests observe: never instrumented, so a
+# sanitizer's own signal handlers and start-up do not show in what it reports.
+$(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -o $@ $<
+
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
