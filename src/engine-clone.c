@@ -71,6 +71,6 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 		return -err;
 	}
 	child->pid = (pid_t)pid;
-	child->pidfd = pidfd >= 0 || !want_pidfd ? pidfd : fl_pidfd_for((pid_t)pid);
+	child->pidfd = pidfd;	/* CLONE_PIDFD filled it, where asked and probed */
 	return 0;
 }
