@@ -134,7 +134,7 @@ struct fl_block *fl_block_get(void)
 
 	pthread_once(&atfork_once, register_atfork);
 	lock();
-	used = true;
+	__atomic_store_n(&used, true, __ATOMIC_RELEASE);
 	blk = free_blocks;
 	if (blk) {
 		free_blocks = blk->next;

@@ -246,7 +246,7 @@ static void test_names(void)
 	   "unknown names: -EINVAL");
 	ok(fl_engine_supported(-1) == -EINVAL && fl_engine_supported(FL_ENGINE_COUNT) == -EINVAL,
 	   "supported out of range: -EINVAL");
-#if defined(__SANITIZE_THREAD__)
+#if TEST_TSAN
 	/* TSan turns vfork into fork, so the library turns the engine off. */
 	ok(fl_engine_supported(FL_ENGINE_VFORK) == -ENOSYS, "vfork is off under TSan");
 #else

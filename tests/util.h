@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -16,6 +17,18 @@
 
 #include "forkless.h"
 #include "tap.h"
+
+/* 1 in a ThreadSanitizer build (gcc says so one way, clang the other). */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifndef TEST_TSAN
+#define TEST_TSAN 0
+#endif
 
 /* The directory of the build (set by `make check`), for the helper programs. */
 static __attribute__((unused)) const char *build_dir(void)
@@ -161,14 +174,21 @@ static __attribute__((unused)) const char *state_get(const char *state, const ch
 	return NULL;
 }
 
-/* The state helper's path, in a buffer that lives as long as the process. */
+/* The state helper's path, in a buffer that lives as long as the process;
+ * made once, since the thread tests call this from many threads. */
+static char helper_path_buf[4096];
+
+static void helper_path_make(void)
+{
+	build_path(helper_path_buf, sizeof(helper_path_buf), "tests/helper-state");
+}
+
 static __attribute__((unused)) const char *helper_path(void)
 {
-	static char path[4096];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!path[0])
-		build_path(path, sizeof(path), "tests/helper-state");
-	return path;
+	pthread_once(&once, helper_path_make);
+	return helper_path_buf;
 }
 
 /*
