@@ -100,10 +100,10 @@ int fl_search_path(const char *search, size_t *off, const char *file, char *buf,
 	for (;;) {
 		const char *dir = search + *off;
 		size_t dlen = strcspn(dir, ":");
-		int err;
+		int err = ENOENT;	/* an entry too long to join is skipped */
 
 		*off = dir[dlen] ? *off + dlen + 1 : FL_SEARCH_END;
-		/* An empty entry is the current directory; one too long is skipped. */
+		/* An empty entry is the current directory. */
 		if (dlen + 1 + flen < PATH_MAX) {
 			if (dlen) {
 				memcpy(buf, dir, dlen);
@@ -118,8 +118,9 @@ int fl_search_path(const char *search, size_t *off, const char *file, char *buf,
 			if (err == EACCES)
 				*eacces = true;
 		}
+		/* As execvp: EACCES if an entry gave it, else the last entry's error. */
 		if (*off == FL_SEARCH_END)
-			return *eacces ? -EACCES : -ENOENT;
+			return *eacces ? -EACCES : -err;
 	}
 }
 

@@ -90,6 +90,10 @@ static void test_resolution(void)
 	ok(fl_spec_set_file(spec, "prog") == -EACCES, "only a directory of that name: -EACCES, as execvp");
 	set_path("/nonexistent", at("empty"));
 	ok(fl_spec_set_file(spec, "prog") == -ENOENT, "nowhere: -ENOENT");
+	set_path("/nonexistent", at("file"));
+	ok(fl_spec_set_file(spec, "prog") == -ENOTDIR, "nowhere, last entry a file: -ENOTDIR (the last entry's error, as execvp)");
+	set_path(at("file"), "/nonexistent");
+	ok(fl_spec_set_file(spec, "prog") == -ENOENT, "nowhere, last entry missing: -ENOENT");
 	ok(!strcmp(fl_spec_path(spec), at("b/prog")), "a failed search leaves the template's program as it was");
 	ok(fl_spec_set_file(spec, "") == -ENOENT, "empty name: -ENOENT");
 	memset(buf, 'x', NAME_MAX + 1);
