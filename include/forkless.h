@@ -13,6 +13,9 @@
 
 #include <sched.h>
 #include <signal.h>
+/* <spawn.h> also gives sigset_t under a strict standard (-std=c11), where
+ * <signal.h> does not. */
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -425,7 +428,6 @@ const char *fl_feature_name(int feature);
  * posix_spawn whole.  An object zeroed is an empty one, as in glibc.
  * Attribute objects are plain data, as in glibc (copy them freely).
  */
-#include <spawn.h>
 
 /* glibc 2.39's POSIX_SPAWN_SETCGROUP: the child starts in the cgroup v2
  * directory fl_posix_spawnattr_setcgroup_np gives (CLONE_INTO_CGROUP, Linux

@@ -46,6 +46,22 @@ for c in gcc clang; do
 	done
 done
 
+# The header alone, under strict standards and as C++: no feature macro needed.
+printf '#include <forkless.h>\nint fl_header_only;\n' >"$tmp/h.c"
+for c in gcc clang; do
+	command -v $c >/dev/null 2>&1 || continue
+	for std in c99 c11; do
+		$c -std=$std -pedantic -Wall -Wextra -Werror -Iinclude -c "$tmp/h.c" -o "$tmp/h.o" 2>"$tmp/err"
+		ok $? "forkless.h builds with $c -std=$std -pedantic, no feature macro"
+		diag_file "$tmp/err"
+	done
+done
+if command -v g++ >/dev/null 2>&1; then
+	g++ -std=c++11 -Wall -Wextra -Werror -Iinclude -x c++ -c "$tmp/h.c" -o "$tmp/h.o" 2>"$tmp/err"
+	ok $? "forkless.h builds as C++11"
+	diag_file "$tmp/err"
+fi
+
 # 2. The build line of each example's comment, as written, with only the
 # compiler, the build directory and the output named here.
 for ex in examples/*.c; do
