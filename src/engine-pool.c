@@ -20,10 +20,9 @@
  * - rlimits, nice value, CPU affinity (per thread: the spawning thread's):
  *   read from the caller now (prlimit, getpriority, sched_getaffinity on its
  *   ids) and set where they differ from the child's own, read at birth.
- * - credentials: the caller compares its uids and gids with those the pool
- *   was made with; if they changed, the pool is emptied and the spawn goes
- *   to the async engine (a child made now).  Supplementary groups changed
- *   at run time are not noticed.
+ * - credentials: the caller compares its uids, gids and supplementary
+ *   groups with those the pool was made with; if they changed, the pool is
+ *   emptied and the spawn goes to the async engine (a child made now).
  * - environment: resolved at the spawn, as for every engine.
  * The catching up costs the child about 20 syscalls between the wake and
  * the setup steps: see the benchmark for what that leaves of the gain.
@@ -56,8 +55,13 @@ enum { PARKED = 0, GO, TAKEN, QUIT };
 
 static struct fl_block *parked;		/* under fl_async_lock */
 static int nparked, target = FL_POOL_SIZE;
-static uid_t pool_ids[6];		/* ruid euid suid rgid egid sgid the pool was made with */
-static bool pool_ids_set;
+/* The credentials the pool was made with. */
+struct creds {
+	uid_t ids[6];		/* ruid euid suid rgid egid sgid */
+	uint64_t groups;	/* a digest of the supplementary groups, in order */
+};
+static struct creds pool_creds;
+static bool pool_creds_set;
 
 /* ---- the parked child's side ------------------------------------------------ */
 
@@ -296,13 +300,44 @@ void fl_pool_forget_locked(void)
 		fl_block_put_locked(blk);
 	}
 	nparked = 0;
-	pool_ids_set = false;
+	pool_creds_set = false;
 }
 
-static void get_ids(uid_t ids[6])
+/* FNV-1a over the groups and their count; 0 if they could not be read,
+ * which no list matches (the pool is then bypassed, never wrong). */
+static uint64_t groups_digest(void)
 {
-	getresuid(&ids[0], &ids[1], &ids[2]);
-	getresgid(&ids[3], &ids[4], &ids[5]);
+	gid_t small[64], *g = small;
+	uint64_t h = 14695981039346656037ull;
+	int n = getgroups(64, small);
+
+	if (n < 0) {
+		/* More than 64: one call for the count, one for the list. */
+		n = getgroups(0, NULL);
+		g = n > 0 ? malloc((size_t)n * sizeof(gid_t)) : NULL;
+		if (!g || (n = getgroups(n, g)) < 0) {
+			free(g);
+			return 0;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		h = (h ^ (uint64_t)g[i]) * 1099511628211ull;
+	h = (h ^ (uint64_t)n) * 1099511628211ull;
+	if (g != small)
+		free(g);
+	return h ? h : 1;
+}
+
+static void get_creds(struct creds *c)
+{
+	getresuid(&c->ids[0], &c->ids[1], &c->ids[2]);
+	getresgid(&c->ids[3], &c->ids[4], &c->ids[5]);
+	c->groups = groups_digest();
+}
+
+static bool creds_equal(const struct creds *a, const struct creds *b)
+{
+	return !memcmp(a->ids, b->ids, sizeof(a->ids)) && a->groups && a->groups == b->groups;
 }
 
 /* Ends the parked children of LIST (taken off the pool) and frees their blocks. */
@@ -328,7 +363,7 @@ static void drain(void)
 	list = parked;
 	parked = NULL;
 	nparked = 0;
-	pool_ids_set = false;
+	pool_creds_set = false;
 	pthread_mutex_unlock(&fl_async_lock);
 	end_all(list);
 }
@@ -349,9 +384,9 @@ static int fill(void)
 		if (!blk)
 			return -EAGAIN;
 		fl_async_lock_take();
-		if (!pool_ids_set) {
-			get_ids(pool_ids);
-			pool_ids_set = true;
+		if (!pool_creds_set) {
+			get_creds(&pool_creds);
+			pool_creds_set = true;
 		}
 		blk->next = parked;
 		parked = blk;
@@ -391,15 +426,15 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 	struct fl_block *blk;
 	struct fl_arec *rec;
 	struct fl_job *j;
-	uid_t ids[6];
+	struct creds now;
 	int pipefd[2] = { -1, -1 }, ret;
 
-	get_ids(ids);
+	get_creds(&now);
 	fl_async_lock_take();
-	ret = pool_ids_set && memcmp(ids, pool_ids, sizeof(ids));
+	ret = pool_creds_set && !creds_equal(&now, &pool_creds);
 	pthread_mutex_unlock(&fl_async_lock);
 	if (ret) {
-		/* Made under other ids: a child made now instead. */
+		/* Made under other credentials: a child made now instead. */
 		drain();
 		return fl_engine_async(job, child);
 	}

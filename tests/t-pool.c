@@ -8,6 +8,7 @@
  * leaving zombies; a forked process uses a pool of its own.  After each: no
  * fd leaked, no zombie.
  */
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -142,6 +143,36 @@ static void test_ids(void)
 	check_clean("ids", fds);
 }
 
+/* Supplementary groups changed since the parking: the same. */
+static void test_groups(void)
+{
+	fl_spec *spec, *clone;
+	char out[65536], ref[65536], val[4096] = "", want[4096] = "?";
+	gid_t saved[256], now[] = { 4242, 4343 };
+	int fds = fd_count(), n = getgroups(256, saved), ret;
+
+	if (geteuid() != 0 || n < 0) {
+		skip("needs root to change the supplementary groups and back", "pool: groups of the moment");
+		return;
+	}
+	fl_engine_warm(E);
+	state_spec(&spec, E);
+	state_spec(&clone, FL_ENGINE_CLONE);
+	setgroups(2, now);
+	ret = pool_state(spec, out, sizeof(out), NULL);
+	run_state(clone, NULL, ref, sizeof(ref), &(int){ 0 }, NULL);
+	setgroups((size_t)n, saved);
+	state_get(ref, "Groups", want, sizeof(want));
+	ok(ret == 0 && state_get(out, "Groups", val, sizeof(val)) && !strcmp(val, want) && strstr(val, "4343"),
+	   "groups of the moment (Groups %s, clone's %s)", val, want);
+	ret = pool_state(spec, out, sizeof(out), NULL);
+	ok(ret == 0 && state_get(out, "Groups", val, sizeof(val)) && !strstr(val, "4343"),
+	   "groups restored: the next child too (Groups %s)", val);
+	fl_spec_free(spec);
+	fl_spec_free(clone);
+	check_clean("groups", fds);
+}
+
 /* Parked children end without zombies; a fork gets its own pool. */
 static void test_size_and_fork(void)
 {
@@ -184,6 +215,7 @@ int main(void)
 	}
 	test_moment();
 	test_ids();
+	test_groups();
 	test_size_and_fork();
 	fl_pool_set_size(0);
 	return done();
