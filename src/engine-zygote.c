@@ -812,14 +812,15 @@ static void stop_locked(void)
 static int start_locked(void)
 {
 	int sv[2], ret;
-	pid_t caller = getpid();
-	pid_t pid;
+	pid_t caller, pid;
 	uint64_t all = ~0ull;
 	sigset_t old;
-	bool main_thread = syscall(SYS_gettid) == caller;
+	bool main_thread;
 
 	if (zsock >= 0)
 		return 0;
+	caller = getpid();
+	main_thread = syscall(SYS_gettid) == caller;
 	pthread_once(&zatfork_once, zregister_atfork);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
