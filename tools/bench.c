@@ -23,11 +23,15 @@
  * 1 GiB touched takes ~20 ms each) gets fewer samples, spread over the same
  * rounds, so that it stays within a time budget per cell; the output says so.
  *
- * fork is the exception, measured apart after the others in each pass: each
- * fork() write-protects the parent's private memory, so the next spawn by
- * any method would pay copy-on-write faults for the pages it writes (the
- * parent's stack, a library's cached child stack), a cost of fork's, not of
- * the method that happens to come next.
+ * Three engines are measured apart, each alone after the others in each
+ * pass, because they leave work behind that would fall on whichever method
+ * came next.  fork: each fork() write-protects the parent's private memory,
+ * so the next spawn by any method would pay copy-on-write faults for the
+ * pages it writes (the parent's stack, a library's cached child stack).
+ * pool: after a spawn returns, the replacement child it makes is still
+ * starting and parking.  zygote: the helper process is still finishing its
+ * side of the request.  Measured interleaved, they inflated every other
+ * method's median by a third in this benchmark's own runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,7 +118,8 @@ struct method {
 	posix_spawn_fn psfn;	/* for start_posix_spawn: which posix_spawn */
 	bool search;		/* posix_spawnp: the program by name, found in PATH's last entry */
 	int engine;		/* a forkless engine, or 0 for a reference */
-	bool apart;		/* it copies the address space (fork): not interleaved */
+	int group;		/* 0: interleaved with the others; else measured alone, after them */
+#define GROUP_LAST 3
 
 	/* filled at run time */
 	bool on;
@@ -511,12 +516,12 @@ static void sample(struct bench *b, struct method *m, struct cell *c, struct sam
 /* Untimed spawns first: the library's one-time work (feature probe, the
  * thread's stack) and cold caches, or the copy-on-write faults a fork left,
  * stay out of the samples. */
-static void warm_up(struct bench *b, struct method **active, struct cell **cells, int na, bool apart)
+static void warm_up(struct bench *b, struct method **active, struct cell **cells, int na, int group)
 {
 	char why[200];
 
 	for (int i = 0; i < na; i++)
-		for (int w = 0; w < WARMUP && active[i]->apart == apart && !cells[i]->error; w++) {
+		for (int w = 0; w < WARMUP && active[i]->group == group && !cells[i]->error; w++) {
 			int64_t lat, blk, wall;
 			int ret = measure(b, active[i], &lat, &blk, &wall, why, sizeof(why));
 
@@ -584,25 +589,22 @@ static void run_states(struct bench *b, struct state *states, int ns, int iters,
 					fail_cell(cells[i], ENOMEM, why);
 				continue;
 			}
-			/* The methods that share the address space, interleaved;
-			 * then those that copy it (fork), apart: each fork
-			 * write-protects the parent's private memory, and the
-			 * next spawns, whatever their method, would pay the
-			 * copy-on-write faults of the pages they write. */
-			for (int apart = 0; apart < 2; apart++) {
-				warm_up(b, active, cells, na, apart);
+			/* The methods of group 0 interleaved; then each of the
+			 * others alone (see the top of this file). */
+			for (int group = 0; group <= GROUP_LAST; group++) {
+				warm_up(b, active, cells, na, group);
 				for (int r = r0; r < r1 && !stopping; r++) {
 					alarm(WATCHDOG_S);
 					shuffle(order, na, &seed);
 					for (int j = 0; j < na; j++) {
 						int i = order[j];
 
-						if (active[i]->apart == apart &&
+						if (active[i]->group == group &&
 						    due(b, cells[i], &smp[s][i], r, probe, iters))
 							sample(b, active[i], cells[i], &smp[s][i]);
 					}
 					progress(b, false, "%s%s (%d of %d)%s: round %d of %d", pass_label,
-						 st->label, k + 1, ns, apart ? ", fork apart" : "", r + 1, iters);
+						 st->label, k + 1, ns, group ? ", one engine apart" : "", r + 1, iters);
 				}
 			}
 			if (mem)
@@ -835,7 +837,7 @@ static void add_methods(struct bench *b)
 		m->label = m->label_buf;
 		m->start = start_engine;
 		m->engine = e;
-		m->apart = e == FL_ENGINE_FORK;
+		m->group = e == FL_ENGINE_FORK ? 1 : e == FL_ENGINE_POOL ? 2 : e == FL_ENGINE_ZYGOTE ? 3 : 0;
 	}
 }
 
@@ -1671,8 +1673,8 @@ int cmd_bench(int argc, char **argv)
 		if (b->do_main)
 			printf("latency: spawn call to the first instruction of the child %s;\n"
 			       "blocked: the spawn call's own duration.  %d iterations per cell; methods interleaved\n"
-			       "in a shuffled order each round, fork apart after them (its copy-on-write would tax\n"
-			       "the next spawn)%s; parent memory with 4 KiB pages.\n",
+			       "in a shuffled order each round; fork, pool and zygote each alone after them (each leaves\n"
+			       "work behind that would tax the next spawn)%s; parent memory with 4 KiB pages.\n",
 			       child_path, b->iterations, b->iterations >= 400 ? "; states in 4 passes that take turns" : "");
 		printf("command: forkless");
 		for (int i = 0; i < argc; i++)
