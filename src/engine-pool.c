@@ -16,10 +16,12 @@
  * - signal mask: the caller's at the spawn, in the job, as for every engine.
  * - dispositions: CLONE_CLEAR_SIGHAND at birth made handled signals default;
  *   the ignored ones are those of its birth, so it reads the caller's
- *   SigIgn now (/proc) and changes the difference.
- * - rlimits, nice value, CPU affinity (per thread: the spawning thread's):
- *   read from the caller now (prlimit, getpriority, sched_getaffinity on its
- *   ids) and set where they differ from the child's own, read at birth.
+ *   SigIgn now (/proc) and changes the difference; NoNewPrivs, read with
+ *   it, is set if the caller has it.
+ * - rlimits, nice value, scheduling policy, CPU affinity (per thread: the
+ *   spawning thread's): read from the caller now (prlimit, getpriority,
+ *   sched_getattr, sched_getaffinity on its ids) and set where they differ
+ *   from the child's own.
  * - credentials: the caller compares its uids, gids and supplementary
  *   groups with those the pool was made with; if they changed, the pool is
  *   emptied and the spawn goes to the async engine (a child made now).
@@ -78,34 +80,12 @@ static FL_CHILD_SIDE void u64_to_dec(char *p, uint64_t v)
 	*p = 0;
 }
 
-/* SigIgn of /proc/PID/status, or -errno in *ERR.  Only after the unshare:
- * the open must not show in the caller's fd table. */
-static FL_CHILD_SIDE uint64_t read_sigign(pid_t pid, int *err)
+/* The value of KEY in BUF, a /proc status text, read as hex (SigIgn's
+ * form; a 0 or 1 reads the same in any base); -1 if absent. */
+static FL_CHILD_SIDE int64_t status_field(const char *buf, long n, const char *key)
 {
-	char path[40] = "/proc/", buf[2048], *p = path + 6;
-	const char *key = "SigIgn:", *tail = "/status";
-	uint64_t v = 0;
-	long n;
-	int fd;
-
-	u64_to_dec(p, (uint64_t)pid);
-	while (*p)
-		p++;
-	while ((*p++ = *tail++))
-		;
-	fd = fl_sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0) {
-		*err = fd;
-		return 0;
-	}
-	n = fl_sys_read(fd, buf, sizeof(buf) - 1);
-	fl_sys_close(fd);
-	if (n <= 0) {
-		*err = n < 0 ? (int)n : -EIO;
-		return 0;
-	}
-	buf[n] = 0;
 	for (long i = 0; i < n; i++) {
+		uint64_t v = 0;
 		int k = 0;
 
 		while (key[k] && buf[i + k] == key[k])
@@ -122,10 +102,40 @@ static FL_CHILD_SIDE uint64_t read_sigign(pid_t pid, int *err)
 				break;
 			v = v << 4 | (uint64_t)d;
 		}
-		*err = 0;
-		return v;
+		return (int64_t)(v & INT64_MAX);
 	}
-	*err = -EIO;
+	return -1;
+}
+
+/* SigIgn and NoNewPrivs of /proc/PID/status: 0, or -errno.  Only after the
+ * unshare: the open must not show in the caller's fd table. */
+static FL_CHILD_SIDE int read_status(pid_t pid, uint64_t *ignored, bool *nnp)
+{
+	char path[40] = "/proc/", buf[2048], *p = path + 6;
+	const char *tail = "/status";
+	int64_t ign, no_new_privs;
+	long n;
+	int fd;
+
+	u64_to_dec(p, (uint64_t)pid);
+	while (*p)
+		p++;
+	while ((*p++ = *tail++))
+		;
+	fd = fl_sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	n = fl_sys_read(fd, buf, sizeof(buf) - 1);
+	fl_sys_close(fd);
+	if (n <= 0)
+		return n < 0 ? (int)n : -EIO;
+	buf[n] = 0;
+	ign = status_field(buf, n, "SigIgn:");
+	no_new_privs = status_field(buf, n, "NoNewPrivs:");
+	if (ign < 0 || no_new_privs < 0)
+		return -EIO;
+	*ignored = (uint64_t)ign;
+	*nnp = no_new_privs != 0;
 	return 0;
 }
 
@@ -138,11 +148,16 @@ static FL_CHILD_SIDE int limits_differ(const struct rlimit *a, const struct rlim
 static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 {
 	pid_t caller = blk->creator, tid = blk->caller_tid;
+	struct fl_sched_attr sched_now, sched_ours;
 	uint64_t ign;
+	bool nnp;
 	int ret, nice;
 
-	ign = read_sigign(caller, &ret);
+	ret = read_status(caller, &ign, &nnp);
 	if (ret < 0)
+		return ret;
+	/* It can only be set, never cleared: the caller's children have it. */
+	if (nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return ret;
 	for (int sig = 1; sig < 65; sig++) {
 		uint64_t bit = 1ull << (sig - 1);
@@ -160,6 +175,9 @@ static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 	}
 	nice = 20 - (int)fl_sys2(__NR_getpriority, PRIO_PROCESS, tid);
 	if (nice != blk->born_nice && (ret = (int)fl_sys3(__NR_setpriority, PRIO_PROCESS, 0, nice)) < 0)
+		return ret;
+	if (fl_sys_sched_get(tid, &sched_now) == 0 && fl_sys_sched_get(0, &sched_ours) == 0 &&
+	    fl_sched_differ(&sched_now, &sched_ours) && (ret = fl_sys_sched_set(&sched_now)) < 0)
 		return ret;
 	{
 		unsigned long theirs[16], ours[16];

@@ -22,10 +22,11 @@
  * request carries the caller's current state, and the child takes it on
  * before the actions: its fd table (the caller's fds that survive exec and the
  * ones the actions name, at their numbers, with their close-on-exec flags),
- * cwd, umask, signal mask, ignored signals, rlimits, nice value, CPU
- * affinity, uids, gids and groups, environment.  What stays the zygote's (the
- * caller's at the start): process group and session, namespaces, cgroup,
- * root directory, capabilities beyond what the ids imply, seccomp filters.
+ * cwd, umask, signal mask, ignored signals, rlimits, nice value, scheduling
+ * policy, CPU affinity, no_new_privs, uids, gids and groups, environment.
+ * What stays the zygote's (the caller's at the start): process group and
+ * session, namespaces, cgroup, root directory, capabilities beyond what the
+ * ids imply, seccomp filters.
  *
  * The zygote ends with the caller: EOF on its socket, and PR_SET_PDEATHSIG
  * (with a parent recheck) when the main thread started it;
@@ -86,6 +87,8 @@ struct zreq {
 	int32_t nice;
 	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
 	uint32_t ngroups, off_groups;
+	uint8_t nnp;			/* no_new_privs */
+	struct fl_sched_attr sched;	/* the spawning thread's */
 	struct rlimit limits[NLIMITS];
 	uint8_t cpuset[CPUSET_BYTES];
 	int32_t cpuset_len;
@@ -123,15 +126,18 @@ struct zself {
 	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
 	uint32_t ngroups;
 	gid_t groups[NGROUPS_MAX];
+	bool nnp;
+	struct fl_sched_attr sched;
 };
 
 /* ---- the caller's side: its current state --------------------------------- */
 
-/* Fields of /proc/thread-self/status: umask, ignored signals, ids, groups
- * (one read instead of 64 rt_sigaction calls and three id calls). */
+/* Fields of /proc/thread-self/status: umask, ignored signals, ids, groups,
+ * no_new_privs (one read instead of 64 rt_sigaction calls and four others). */
 struct status_info {
 	uint32_t umask;
 	uint64_t ignored;
+	bool nnp;
 	uint32_t uid[4], gid[4];
 	uint32_t ngroups;
 	gid_t groups[NGROUPS_MAX];
@@ -159,6 +165,9 @@ static int read_status(struct status_info *st)
 		} else if (!strncmp(line, "SigIgn:", 7)) {
 			st->ignored = strtoull(line + 7, NULL, 16);
 			found |= 2;
+		} else if (!strncmp(line, "NoNewPrivs:", 11)) {
+			st->nnp = strtoul(line + 11, NULL, 10) != 0;
+			found |= 32;
 		} else if (!strncmp(line, "Uid:", 4) || !strncmp(line, "Gid:", 4)) {
 			uint32_t *ids = line[0] == 'U' ? st->uid : st->gid;
 			char *p = line + 4;
@@ -180,7 +189,7 @@ static int read_status(struct status_info *st)
 			found |= 16;
 		}
 	}
-	return found == 31 ? 0 : -EIO;
+	return found == 63 ? 0 : -EIO;
 }
 
 /* The rlimits from /proc/self/limits: one read (~8 us here) instead of 16
@@ -287,7 +296,9 @@ static void zself_read(void)
 		self.rgid = st.gid[0], self.egid = st.gid[1], self.sgid = st.gid[2], self.fsgid = st.gid[3];
 		self.ngroups = st.ngroups;
 		memcpy(self.groups, st.groups, st.ngroups * sizeof(gid_t));
+		self.nnp = st.nnp;
 	}
+	fl_sys_sched_get(0, &self.sched);
 }
 
 /* Everything a zygote child needs, laid out by the zygote from a request. */
@@ -390,6 +401,11 @@ static FL_CHILD_SIDE int take_state(struct zjob *z)
 			continue;
 		fl_sys_sigaction(sig, &sa, NULL);
 	}
+
+	if (fl_sched_differ(&q->sched, &self.sched) && (ret = fl_sys_sched_set(&q->sched)) < 0)
+		return ret;
+	if (q->nnp && !self.nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
+		return ret;
 
 	/* Credentials last: they can take away the right to do the rest. */
 	if (q->ngroups != self.ngroups ||
@@ -1100,6 +1116,8 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	q->magic = ZMAGIC;
 	q->umask = st.umask;
 	q->ignored = st.ignored;
+	q->nnp = st.nnp;
+	fl_sys_sched_get(0, &q->sched);
 	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
 	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];
 	read_limits(q->limits, &q->nice, q->cpuset, &q->cpuset_len);

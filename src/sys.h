@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -176,6 +177,36 @@ struct fl_ksigaction {
 static inline int fl_sys_sigaction(int sig, const struct fl_ksigaction *sa, struct fl_ksigaction *old)
 {
 	return (int)fl_sys4(__NR_rt_sigaction, sig, sa, old, FL_KSIGSET_SIZE);
+}
+
+/* A thread's scheduling policy, priority and reset-on-fork flag: the
+ * kernel's struct sched_attr (its first version), which glibc 2.36 does not
+ * wrap.  The pool's and the zygote's children take the caller's with these. */
+struct fl_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+static inline int fl_sys_sched_get(int tid, struct fl_sched_attr *a)
+{
+	return (int)fl_sys4(__NR_sched_getattr, tid, a, sizeof(*a), 0);
+}
+static inline bool fl_sched_differ(const struct fl_sched_attr *a, const struct fl_sched_attr *b)
+{
+	return a->policy != b->policy || a->priority != b->priority ||
+	       ((a->flags ^ b->flags) & SCHED_FLAG_RESET_ON_FORK) || a->runtime != b->runtime ||
+	       a->deadline != b->deadline || a->period != b->period;
+}
+/* Makes the calling thread's policy A's (its nice value too: A's). */
+static inline int fl_sys_sched_set(const struct fl_sched_attr *a)
+{
+	struct fl_sched_attr copy = *a;
+
+	copy.size = sizeof(copy);
+	copy.flags &= SCHED_FLAG_RESET_ON_FORK;
+	return (int)fl_sys3(__NR_sched_setattr, 0, &copy, 0);
 }
 
 /*
