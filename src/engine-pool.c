@@ -22,9 +22,10 @@
  *   spawning thread's): read from the caller now (prlimit, getpriority,
  *   sched_getattr, sched_getaffinity on its ids) and set where they differ
  *   from the child's own.
- * - credentials: the caller compares its uids, gids and supplementary
- *   groups with those the pool was made with; if they changed, the pool is
- *   emptied and the spawn goes to the async engine (a child made now).
+ * - credentials: the caller compares its uids, gids, supplementary groups
+ *   and seccomp mode with those the pool was made with; if they changed, the
+ *   pool is emptied and the spawn goes to the async engine (a child made
+ *   now).  Filters added to a filtered thread are not noticed.
  * - environment: resolved at the spawn, as for every engine.
  * The catching up costs the child about 20 syscalls between the wake and
  * the setup steps: see the benchmark for what that leaves of the gain.
@@ -38,6 +39,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <linux/prctl.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -61,6 +63,7 @@ static int nparked, target = FL_POOL_SIZE;
 struct creds {
 	uid_t ids[6];		/* ruid euid suid rgid egid sgid */
 	uint64_t groups;	/* a digest of the supplementary groups, in order */
+	int seccomp;		/* the seccomp mode: no child can be given filters */
 };
 static struct creds pool_creds;
 static bool pool_creds_set;
@@ -351,11 +354,13 @@ static void get_creds(struct creds *c)
 	getresuid(&c->ids[0], &c->ids[1], &c->ids[2]);
 	getresgid(&c->ids[3], &c->ids[4], &c->ids[5]);
 	c->groups = groups_digest();
+	c->seccomp = prctl(PR_GET_SECCOMP);
 }
 
 static bool creds_equal(const struct creds *a, const struct creds *b)
 {
-	return !memcmp(a->ids, b->ids, sizeof(a->ids)) && a->groups && a->groups == b->groups;
+	return !memcmp(a->ids, b->ids, sizeof(a->ids)) && a->groups && a->groups == b->groups &&
+	       a->seccomp == b->seccomp;
 }
 
 /* Ends the parked children of LIST (taken off the pool) and frees their blocks. */

@@ -26,7 +26,8 @@
  * policy, CPU affinity, no_new_privs, uids, gids and groups, environment.
  * What stays the zygote's (the caller's at the start): process group and
  * session, namespaces, cgroup, root directory, capabilities beyond what the
- * ids imply, seccomp filters.
+ * ids imply.  Seccomp filters cannot be given: a caller whose filters are
+ * not the zygote's gets a new zygote, forked from it at that spawn.
  *
  * The zygote ends with the caller: EOF on its socket, and PR_SET_PDEATHSIG
  * (with a parent recheck) when the main thread started it;
@@ -88,6 +89,7 @@ struct zreq {
 	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
 	uint32_t ngroups, off_groups;
 	uint8_t nnp;			/* no_new_privs */
+	uint32_t filters;		/* the caller's seccomp filters (read by the caller only) */
 	struct fl_sched_attr sched;	/* the spawning thread's */
 	struct rlimit limits[NLIMITS];
 	uint8_t cpuset[CPUSET_BYTES];
@@ -138,6 +140,7 @@ struct status_info {
 	uint32_t umask;
 	uint64_t ignored;
 	bool nnp;
+	uint32_t filters;	/* Seccomp_filters (a kernel without them: 0) */
 	uint32_t uid[4], gid[4];
 	uint32_t ngroups;
 	gid_t groups[NGROUPS_MAX];
@@ -158,6 +161,7 @@ static int read_status(struct status_info *st)
 		return -EIO;
 	buf[n] = 0;
 	st->ngroups = 0;
+	st->filters = 0;
 	for (line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		if (!strncmp(line, "Umask:", 6)) {
 			st->umask = (uint32_t)strtoul(line + 6, NULL, 8);
@@ -165,6 +169,8 @@ static int read_status(struct status_info *st)
 		} else if (!strncmp(line, "SigIgn:", 7)) {
 			st->ignored = strtoull(line + 7, NULL, 16);
 			found |= 2;
+		} else if (!strncmp(line, "Seccomp_filters:", 16)) {
+			st->filters = (uint32_t)strtoul(line + 16, NULL, 10);
 		} else if (!strncmp(line, "NoNewPrivs:", 11)) {
 			st->nnp = strtoul(line + 11, NULL, 10) != 0;
 			found |= 32;
@@ -252,6 +258,7 @@ static void read_limits(struct rlimit *limits, int32_t *nice, uint8_t *cpuset, i
 static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
 static int zsock = -1, zpidfd = -1;
 static pid_t zpid = -1;
+static uint32_t zfilters;	/* the seccomp filters it was forked with */
 static pthread_once_t zatfork_once = PTHREAD_ONCE_INIT;
 static __thread struct {
 	int (*fn)(void *, size_t);
@@ -837,6 +844,11 @@ static int start_locked(void)
 		return 0;
 	caller = getpid();
 	main_thread = syscall(SYS_gettid) == caller;
+	{
+		struct status_info st;
+
+		zfilters = read_status(&st) == 0 ? st.filters : 0;
+	}
 	pthread_once(&zatfork_once, zregister_atfork);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -1117,6 +1129,7 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	q->umask = st.umask;
 	q->ignored = st.ignored;
 	q->nnp = st.nnp;
+	q->filters = st.filters;
 	fl_sys_sched_get(0, &q->sched);
 	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
 	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];
@@ -1277,6 +1290,10 @@ int fl_engine_zygote(struct fl_job *job, fl_child *child)
 	ret = build_request(job, &tls->b, &tls->fds, &cwd);
 	if (ret == 0) {
 		pthread_mutex_lock(&zlock);
+		/* No child can be given seccomp filters: if the calling thread's
+		 * are not the zygote's, a zygote forked from it now has them. */
+		if (zsock >= 0 && ((struct zreq *)tls->b.p)->filters != zfilters)
+			stop_locked();
 		for (int attempt = 0; attempt < 2; attempt++) {
 			ret = start_locked();
 			if (ret < 0)

@@ -57,7 +57,8 @@ static int list_fds(char *buf, size_t len)
 static void copy_status_lines(FILE *out)
 {
 	static const char *const keys[] = { "SigBlk", "SigIgn", "SigCgt", "Umask", "NoNewPrivs",
-					    "Uid", "Gid", "Groups", "Cpus_allowed_list" };
+					    "Uid", "Gid", "Groups", "Cpus_allowed_list", "Seccomp",
+					    "Seccomp_filters" };
 	FILE *f = fopen("/proc/self/status", "re");
 	char line[1024];
 

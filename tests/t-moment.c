@@ -2,14 +2,16 @@
 /*
  * The state of the moment: after the caller has changed what a child
  * inherits (cwd, umask, fds, dispositions, rlimits, scheduling policy,
- * affinity, groups, environment, no_new_privs, nice), every engine's child must be, at
- * exec, what the clone engine's child is.  This matters most for the
+ * affinity, groups, environment, no_new_privs, nice, seccomp filters), every
+ * engine's child must be, at exec, what the clone engine's child is.  This matters most for the
  * engines whose children are made ahead of time or by another process
  * (pool, zygote): they were warmed before the changes.  The whole state the
  * helper prints is compared, line by line, but for the process's own ids.
  */
 #include <grp.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,6 +20,15 @@
 #include <sys/resource.h>
 
 #include "util.h"
+
+/* A seccomp filter that allows every call. */
+static int add_filter(void)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { 1, &allow };
+
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0 ? -errno : 0;
+}
 
 static void on_usr2(int sig)
 {
@@ -175,11 +186,19 @@ int main(void)
 		skip("needs root to change the supplementary groups", "children after setgroups");
 	}
 
-	/* Irreversible, hence last: no_new_privs, a nicer nice value. */
+	/* Irreversible, hence last: no_new_privs, a nicer nice value, then a
+	 * seccomp filter (one that allows everything), then a second one. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + 1);
 	for_each_engine(e)
 		compare(e, "after no_new_privs and nice +1");
+	ok(add_filter() == 0, "a seccomp filter added");
+	for_each_engine(e)
+		compare(e, "after a seccomp filter");
+	ok(add_filter() == 0, "a second seccomp filter added");
+	for_each_engine(e)
+		if (e != FL_ENGINE_POOL)	/* documented: fl_pool_set_size(3) */
+			compare(e, "after a second seccomp filter");
 
 	ok(fd_count() == fds, "no fd leaked (%d, was %d)", fd_count(), fds);
 	ok(!has_zombie(), "no zombie");
