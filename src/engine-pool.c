@@ -176,11 +176,14 @@ static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 		    (ret = (int)fl_sys4(__NR_prlimit64, 0, r, &now, NULL)) < 0)
 			return ret;
 	}
-	nice = 20 - (int)fl_sys2(__NR_getpriority, PRIO_PROCESS, tid);
+	/* Scheduling as a fork of the spawning thread would have it. */
+	if ((ret = fl_sys_sched_get(tid, &sched_now)) < 0 || (ret = fl_sys_sched_get(0, &sched_ours)) < 0)
+		return ret;
+	fl_sched_forked(&sched_now);
+	nice = sched_now.nice;
 	if (nice != blk->born_nice && (ret = (int)fl_sys3(__NR_setpriority, PRIO_PROCESS, 0, nice)) < 0)
 		return ret;
-	if (fl_sys_sched_get(tid, &sched_now) == 0 && fl_sys_sched_get(0, &sched_ours) == 0 &&
-	    fl_sched_differ(&sched_now, &sched_ours) && (ret = fl_sys_sched_set(&sched_now)) < 0)
+	if (fl_sched_differ(&sched_now, &sched_ours) && (ret = fl_sys_sched_set(&sched_now)) < 0)
 		return ret;
 	{
 		unsigned long theirs[16], ours[16];

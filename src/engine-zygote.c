@@ -1130,10 +1130,14 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	q->ignored = st.ignored;
 	q->nnp = st.nnp;
 	q->filters = st.filters;
-	fl_sys_sched_get(0, &q->sched);
 	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
 	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];
 	read_limits(q->limits, &q->nice, q->cpuset, &q->cpuset_len);
+	if (fl_sys_sched_get(0, &q->sched) == 0) {
+		/* The clone engine's child is a fork of this thread. */
+		fl_sched_forked(&q->sched);
+		q->nice = q->sched.nice;
+	}
 	q->spec_flags = spec->flags;
 	q->parent_pid = job->parent_pid;
 	q->cgroup_step = job->cgroup_step;

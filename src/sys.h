@@ -181,7 +181,10 @@ static inline int fl_sys_sigaction(int sig, const struct fl_ksigaction *sa, stru
 
 /* A thread's scheduling policy, priority and reset-on-fork flag: the
  * kernel's struct sched_attr (its first version), which glibc 2.36 does not
- * wrap.  The pool's and the zygote's children take the caller's with these. */
+ * wrap.  The pool's and the zygote's children take the caller's with these,
+ * in functions built without sanitizers: hence always inlined, and no struct
+ * copy (which may become a call to an instrumented memcpy). */
+#define FL_INLINE static inline __attribute__((always_inline))
 struct fl_sched_attr {
 	uint32_t size, policy;
 	uint64_t flags;
@@ -189,24 +192,46 @@ struct fl_sched_attr {
 	uint32_t priority;
 	uint64_t runtime, deadline, period;
 };
-static inline int fl_sys_sched_get(int tid, struct fl_sched_attr *a)
+FL_INLINE int fl_sys_sched_get(int tid, struct fl_sched_attr *a)
 {
 	return (int)fl_sys4(__NR_sched_getattr, tid, a, sizeof(*a), 0);
 }
-static inline bool fl_sched_differ(const struct fl_sched_attr *a, const struct fl_sched_attr *b)
+FL_INLINE bool fl_sched_differ(const struct fl_sched_attr *a, const struct fl_sched_attr *b)
 {
 	return a->policy != b->policy || a->priority != b->priority ||
 	       ((a->flags ^ b->flags) & SCHED_FLAG_RESET_ON_FORK) || a->runtime != b->runtime ||
 	       a->deadline != b->deadline || a->period != b->period;
 }
-/* Makes the calling thread's policy A's (its nice value too: A's). */
-static inline int fl_sys_sched_set(const struct fl_sched_attr *a)
+/* What a fork of a thread with attributes A gets: with reset-on-fork, a
+ * real-time or deadline policy becomes SCHED_NORMAL, a negative nice 0, and
+ * the flag is cleared (sched(7)). */
+FL_INLINE void fl_sched_forked(struct fl_sched_attr *a)
 {
-	struct fl_sched_attr copy = *a;
+	if (!(a->flags & SCHED_FLAG_RESET_ON_FORK))
+		return;
+	if (a->policy == SCHED_FIFO || a->policy == SCHED_RR || a->policy == SCHED_DEADLINE) {
+		a->policy = SCHED_NORMAL;
+		a->priority = 0;
+		a->runtime = a->deadline = a->period = 0;
+	}
+	if (a->nice < 0)
+		a->nice = 0;
+	a->flags &= ~(uint64_t)SCHED_FLAG_RESET_ON_FORK;
+}
+/* Makes the calling thread's policy A's (its nice value too: A's). */
+FL_INLINE int fl_sys_sched_set(const struct fl_sched_attr *a)
+{
+	struct fl_sched_attr c;
 
-	copy.size = sizeof(copy);
-	copy.flags &= SCHED_FLAG_RESET_ON_FORK;
-	return (int)fl_sys3(__NR_sched_setattr, 0, &copy, 0);
+	c.size = sizeof(c);
+	c.policy = a->policy;
+	c.flags = a->flags & SCHED_FLAG_RESET_ON_FORK;
+	c.nice = a->nice;
+	c.priority = a->priority;
+	c.runtime = a->runtime;
+	c.deadline = a->deadline;
+	c.period = a->period;
+	return (int)fl_sys3(__NR_sched_setattr, 0, &c, 0);
 }
 
 /*

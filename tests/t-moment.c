@@ -65,6 +65,17 @@ static const char *first_difference(const char *a, const char *b, char *line, si
 	return NULL;
 }
 
+/* Clears the bits KNOWN of the SigIgn line of TEXT, in place. */
+static void mask_sigign(char *text, unsigned long long known)
+{
+	char *line = strstr(text, "SigIgn="), hex[17];
+
+	if (!line || strlen(line + 7) < 16)
+		return;
+	snprintf(hex, sizeof(hex), "%016llx", strtoull(line + 7, NULL, 16) & ~known);
+	memcpy(line + 7, hex, 16);
+}
+
 /* What the caller changes; every change undone by undo(). */
 struct moment {
 	char cwd[PATH_MAX], dir[32];
@@ -140,13 +151,18 @@ static void compare(int e, const char *what)
 		fl_spec_free(clone);
 		return;
 	}
+	/* Known differences: glibc's posix_spawn child ignores signals 32 and
+	 * 33 whatever the caller does (glibc 2.36); under TSan the runtime's
+	 * handler for 33 makes the fork engine's child reset it (t-signals). */
+	if (e == FL_ENGINE_POSIX || (TEST_TSAN && e == FL_ENGINE_FORK)) {
+		unsigned long long known = e == FL_ENGINE_POSIX ? 3ull << 31 : 1ull << 32;
+
+		mask_sigign(out, known);
+		mask_sigign(ref, known);
+	}
 	diff = first_difference(ref, out, line, sizeof(line));
 	if (!diff)
 		diff = first_difference(out, ref, line, sizeof(line));
-	/* glibc's posix_spawn child ignores signals 32 and 33 whatever the
-	 * caller does (glibc 2.36): the posix engine's one known difference. */
-	if (diff && e == FL_ENGINE_POSIX && !strncmp(diff, "SigIgn=", 7))
-		diff = NULL;
 	ok(ret == 0 && ret_ref == 0 && !diff, "%s, %s: the child's state is the clone engine's child's%s%s", E, what,
 	   diff ? "; differs at: " : "", diff ? diff : "");
 	fl_spec_free(spec);
@@ -156,7 +172,7 @@ static void compare(int e, const char *what)
 int main(void)
 {
 	struct moment m;
-	int fds;
+	int fds, ret;
 
 	/* Every engine warmed first (the pool filled, the zygote started),
 	 * then the caller changes, then the children are made. */
@@ -186,19 +202,39 @@ int main(void)
 		skip("needs root to change the supplementary groups", "children after setgroups");
 	}
 
+	/* A real-time policy with reset-on-fork: a fork gets SCHED_OTHER. */
+	{
+		struct sched_param rt = { 1 }, param;
+		int policy = sched_getscheduler(0);
+
+		sched_getparam(0, &param);
+		if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &rt) == 0) {
+			for_each_engine(e)
+				compare(e, "under SCHED_FIFO with reset-on-fork");
+			sched_setscheduler(0, policy, &param);
+		} else {
+			skip("a real-time policy is not allowed here", "children under SCHED_FIFO with reset-on-fork");
+		}
+	}
+
 	/* Irreversible, hence last: no_new_privs, a nicer nice value, then a
 	 * seccomp filter (one that allows everything), then a second one. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + 1);
 	for_each_engine(e)
 		compare(e, "after no_new_privs and nice +1");
-	ok(add_filter() == 0, "a seccomp filter added");
-	for_each_engine(e)
-		compare(e, "after a seccomp filter");
-	ok(add_filter() == 0, "a second seccomp filter added");
-	for_each_engine(e)
-		if (e != FL_ENGINE_POOL)	/* documented: fl_pool_set_size(3) */
-			compare(e, "after a second seccomp filter");
+	ret = add_filter();
+	if (ret == -EINVAL) {
+		skip("the kernel has no seccomp filters", "children after a seccomp filter");
+	} else {
+		ok(ret == 0, "a seccomp filter added (%d)", ret);
+		for_each_engine(e)
+			compare(e, "after a seccomp filter");
+		ok(add_filter() == 0, "a second seccomp filter added");
+		for_each_engine(e)
+			if (e != FL_ENGINE_POOL)	/* documented: fl_pool_set_size(3) */
+				compare(e, "after a second seccomp filter");
+	}
 
 	ok(fd_count() == fds, "no fd leaked (%d, was %d)", fd_count(), fds);
 	ok(!has_zombie(), "no zombie");
