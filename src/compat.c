@@ -358,12 +358,11 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 }
 
 /* The engine for a spawn: the attribute's, else FORKLESS_ENGINE's or the
- * default; never the zygote, whose children are not the caller's. */
+ * default.  The zygote's children are the caller's own (CLONE_PARENT), so
+ * waitpid reaps them as posix_spawn's callers expect. */
 static int engine_of(const struct fl_glibc_attr *a)
 {
-	int engine = a && a->engine ? a->engine : fl_engine_default();
-
-	return engine == FL_ENGINE_ZYGOTE ? FL_ENGINE_CLONE : engine;
+	return a && a->engine ? a->engine : fl_engine_default();
 }
 
 int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t *fa,
@@ -674,7 +673,7 @@ FL_API int fl_posix_spawnattr_getengine_np(const posix_spawnattr_t *__restrict a
 
 FL_API int fl_posix_spawnattr_setengine_np(posix_spawnattr_t *attr, int engine)
 {
-	if (fl_engine_supported(engine) < 0 || engine == FL_ENGINE_ZYGOTE)
+	if (fl_engine_supported(engine) < 0)
 		return EINVAL;
 	ATTR(attr)->engine = engine;
 	return 0;

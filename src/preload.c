@@ -49,18 +49,21 @@ static const char *call_names[] = {
 
 /* One line per spawn to $FORKLESS_TRACE (read at each call: the cost is a
  * getenv, and only a traced run pays for the file). */
-static void trace(unsigned how, const char *file, const int *out, int err)
+static void trace(unsigned how, const char *file, const posix_spawnattr_t *attr, const int *out, int err)
 {
 	const char *to = getenv("FORKLESS_TRACE");
 	unsigned which = (how & FL_COMPAT_PIDFD ? 4 : how & FL_COMPAT_SHELL ? 2 : 0) + (how & FL_COMPAT_PATH ? 1 : 0);
 	char line[512];
-	int fd, saved = errno, len;
+	int fd, saved = errno, len, engine = 0;
 
 	if (!to || !*to)
 		return;
+	/* The engine the spawn used: the attribute's, else the default. */
+	if (!attr || fl_posix_spawnattr_getengine_np(attr, &engine) != 0 || !engine)
+		engine = fl_engine_default();
 	len = snprintf(line, sizeof(line), "forkless-preload: %s %s %s %d engine=%s\n", call_names[which],
 		       file ? file : "(null)", err ? "error" : "ok", err ? err : out ? *out : 0,
-		       fl_engine_name(fl_engine_default()));
+		       fl_engine_name(engine));
 	if (len >= (int)sizeof(line))
 		len = sizeof(line) - 1;
 	fd = open(to, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -80,7 +83,7 @@ static int shim_spawn(int *out, const char *file, const posix_spawn_file_actions
 {
 	int err = fl_compat_spawn(out, file, fa, attr, argv, envp, how);
 
-	trace(how, file, out, err);
+	trace(how, file, attr, out, err);
 	return err;
 }
 

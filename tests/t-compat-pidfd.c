@@ -158,8 +158,8 @@ int main(void)
 	for (int e = FL_ENGINE_AUTO; e < FL_ENGINE_COUNT; e++) {
 		const char *name = e ? fl_engine_name(e) : "default";
 
-		if ((e && fl_engine_supported(e) < 0) || e == FL_ENGINE_ZYGOTE)
-			continue;	/* the zygote: see t-compat-diff */
+		if (e && fl_engine_warm(e) < 0)
+			continue;
 		pidfds(e, name);
 		if (cgfd >= 0)
 			cgroups(e, name, cgfd, cgdir);

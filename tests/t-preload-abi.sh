@@ -79,7 +79,7 @@ grep -q '^posix_spawnp@GLIBC_2.2.5 from dir: ret=0 status=0x200 ran=0$' "$T/old.
 ok $? "GLIBC_2.2.5 posix_spawnp hands sh the bare name, as glibc (sh cannot find it: status 2)"
 
 # 4. FORKLESS_ENGINE: every engine name works; an unknown one is said once.
-for e in auto fork vfork posix clone async pool; do
+for e in auto fork vfork posix clone async pool zygote; do
 	out=$(FORKLESS_ENGINE=$e LD_PRELOAD=$SHIM "$HELPER" spawn 3 2> "$T/err")
 	if grep -q "not an engine" "$T/err"; then
 		skip "this build has no $e engine" "FORKLESS_ENGINE=$e"

@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/preload.sh"
 "$HELPER" scenarios > "$T/glibc"
 ok $? "the scenarios under glibc ($(grep -c '^== ' "$T/glibc") of them)"
-for e in auto fork vfork posix clone async pool; do
+for e in auto fork vfork posix clone async pool zygote; do
 	rm -f "$T/trace"
 	FORKLESS_TRACE=$T/trace FORKLESS_ENGINE=$e LD_PRELOAD=$SHIM "$HELPER" scenarios > "$T/$e" 2> "$T/err"
 	if grep -q "not an engine" "$T/err"; then
