@@ -88,6 +88,8 @@ void fl_async_scan_locked(void);
 /* The lock, and after a fork the clean-up of what the parent left (the pool's
  * parked children included: fl_pool_forget_locked). */
 void fl_async_lock_take(void);
+/* The same without waiting: false if another thread holds the lock. */
+bool fl_async_lock_try(void);
 void fl_pool_forget_locked(void);
 /* Parks children until the pool holds its size.  0 or -EAGAIN. */
 int fl_pool_fill(void);

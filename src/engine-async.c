@@ -112,6 +112,15 @@ void fl_async_lock_take(void)
 	lock();
 }
 
+bool fl_async_lock_try(void)
+{
+	if (pthread_mutex_trylock(&fl_async_lock) != 0)
+		return false;
+	if (stale)
+		drop_stale_locked();
+	return true;
+}
+
 /* ---- blocks --------------------------------------------------------------- */
 
 static struct fl_block *map_block(void)

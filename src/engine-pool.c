@@ -33,8 +33,9 @@
  * Size: fl_pool_set_size (FL_POOL_SIZE children by default), filled by
  * fl_engine_warm or the first spawn; each spawn makes one replacement after
  * its child has taken the job; an empty pool makes a child on the spot.
- * Parked children end within a second of the process (they look at their
- * parent pid); after fork() the child process forgets its parent's pool.
+ * Parked children end at exit() (a destructor), else within a second of the
+ * process (they look at their parent pid); after fork() the child process
+ * forgets its parent's pool.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -381,17 +382,31 @@ static void end_all(struct fl_block *list)
 }
 
 /* Empties the pool (the caller's credentials changed since it was made). */
-static void drain(void)
+static void drain_locked(void)
 {
-	struct fl_block *list;
+	struct fl_block *list = parked;
 
-	fl_async_lock_take();
-	list = parked;
 	parked = NULL;
 	nparked = 0;
 	pool_creds_set = false;
 	pthread_mutex_unlock(&fl_async_lock);
 	end_all(list);
+}
+
+static void drain(void)
+{
+	fl_async_lock_take();
+	drain_locked();
+}
+
+/* At exit() the parked children end at once, not within the second their
+ * parent check takes: they share the process's fd table, so until they go
+ * every fd the process had stays open (a pipe's reader would wait for its
+ * EOF).  Left to that check if another thread is inside the library. */
+static void __attribute__((destructor)) end_at_exit(void)
+{
+	if (fl_async_lock_try())
+		drain_locked();
 }
 
 /* Parks children until the pool holds TARGET. */

@@ -10,6 +10,7 @@
  */
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -207,6 +208,32 @@ static void test_size_and_fork(void)
 	check_clean("size and fork", fds);
 }
 
+/* The parked children share the process's fd table: at exit() they end
+ * with it, so a pipe's reader sees EOF as soon as the process is gone. */
+static void test_exit(void)
+{
+	struct pollfd pfd;
+	int p[2], status = -1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		exit(fl_engine_warm(E) == 0 ? 0 : 1);	/* exit(), not _exit(): as a program ends */
+	}
+	close(p[1]);
+	waitpid(pid, &status, 0);
+	pfd = (struct pollfd){ .fd = p[0], .events = POLLIN };
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP),
+	   "after exit() no parked child holds the process's fds: EOF at once");
+	close(p[0]);
+}
+
 int main(void)
 {
 	if (fl_engine_supported(E) < 0) {
@@ -217,6 +244,7 @@ int main(void)
 	test_ids();
 	test_groups();
 	test_size_and_fork();
+	test_exit();
 	fl_pool_set_size(0);
 	return done();
 }
