@@ -23,10 +23,10 @@
  * before the actions: its fd table (the caller's fds that survive exec and the
  * ones the actions name, at their numbers, with their close-on-exec flags),
  * cwd, umask, signal mask, ignored signals, rlimits, nice value, scheduling
- * policy, CPU affinity, no_new_privs, uids, gids and groups, environment.
- * What stays the zygote's (the caller's at the start): process group and
- * session, namespaces, cgroup, root directory, capabilities beyond what the
- * ids imply.  Seccomp filters cannot be given: a caller whose filters are
+ * policy, CPU affinity, no_new_privs, uids, gids and groups, capabilities
+ * (the five sets), environment.  What stays the zygote's (the caller's at
+ * the start): process group and session, namespaces, cgroup, root
+ * directory.  Seccomp filters cannot be given: a caller whose filters are
  * not the zygote's gets a new zygote, forked from it at that spawn.
  *
  * The zygote ends with the caller: EOF on its socket, and PR_SET_PDEATHSIG
@@ -89,6 +89,7 @@ struct zreq {
 	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
 	uint32_t ngroups, off_groups;
 	uint8_t nnp;			/* no_new_privs */
+	struct fl_caps caps;
 	uint32_t filters;		/* the caller's seccomp filters (read by the caller only) */
 	struct fl_sched_attr sched;	/* the spawning thread's */
 	struct rlimit limits[NLIMITS];
@@ -129,17 +130,20 @@ struct zself {
 	uint32_t ngroups;
 	gid_t groups[NGROUPS_MAX];
 	bool nnp;
+	struct fl_caps caps;
 	struct fl_sched_attr sched;
 };
 
 /* ---- the caller's side: its current state --------------------------------- */
 
 /* Fields of /proc/thread-self/status: umask, ignored signals, ids, groups,
- * no_new_privs (one read instead of 64 rt_sigaction calls and four others). */
+ * no_new_privs, capabilities (one read instead of 64 rt_sigaction calls and
+ * several others). */
 struct status_info {
 	uint32_t umask;
 	uint64_t ignored;
 	bool nnp;
+	struct fl_caps caps;
 	uint32_t filters;	/* Seccomp_filters (a kernel without them: 0) */
 	uint32_t uid[4], gid[4];
 	uint32_t ngroups;
@@ -169,6 +173,15 @@ static int read_status(struct status_info *st)
 		} else if (!strncmp(line, "SigIgn:", 7)) {
 			st->ignored = strtoull(line + 7, NULL, 16);
 			found |= 2;
+		} else if (!strncmp(line, "Cap", 3) && line[3] && line[4] && line[5] && line[6] == ':') {
+			static const char *const sets[] = { "Inh", "Prm", "Eff", "Bnd", "Amb" };
+			uint64_t *to[] = { &st->caps.inh, &st->caps.prm, &st->caps.eff, &st->caps.bnd, &st->caps.amb };
+
+			for (int i = 0; i < 5; i++)
+				if (!strncmp(line + 3, sets[i], 3)) {
+					*to[i] = strtoull(line + 7, NULL, 16);
+					found |= 64 << i;
+				}
 		} else if (!strncmp(line, "Seccomp_filters:", 16)) {
 			st->filters = (uint32_t)strtoul(line + 16, NULL, 10);
 		} else if (!strncmp(line, "NoNewPrivs:", 11)) {
@@ -195,7 +208,7 @@ static int read_status(struct status_info *st)
 			found |= 16;
 		}
 	}
-	return found == 63 ? 0 : -EIO;
+	return found == 2047 ? 0 : -EIO;
 }
 
 /* The rlimits from /proc/self/limits: one read (~8 us here) instead of 16
@@ -304,6 +317,7 @@ static void zself_read(void)
 		self.ngroups = st.ngroups;
 		memcpy(self.groups, st.groups, st.ngroups * sizeof(gid_t));
 		self.nnp = st.nnp;
+		self.caps = st.caps;
 	}
 	fl_sys_sched_get(0, &self.sched);
 }
@@ -414,7 +428,11 @@ static FL_CHILD_SIDE int take_state(struct zjob *z)
 	if (q->nnp && !self.nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return ret;
 
-	/* Credentials last: they can take away the right to do the rest. */
+	/* Credentials last: they can take away the right to do the rest.  The
+	 * bounding set first, while CAP_SETPCAP is still there; the other
+	 * capability sets once the ids are the caller's. */
+	if ((ret = fl_caps_bounding(self.caps.bnd, q->caps.bnd)) < 0)
+		return ret;
 	if (q->ngroups != self.ngroups ||
 	    bytes_differ(z->base + q->off_groups, self.groups, q->ngroups * sizeof(gid_t))) {
 		ret = (int)fl_sys2(__NR_setgroups, q->ngroups, z->base + q->off_groups);
@@ -431,7 +449,7 @@ static FL_CHILD_SIDE int take_state(struct zjob *z)
 		return ret;
 	if (q->fsuid != q->euid)
 		fl_sys1(__NR_setfsuid, q->fsuid);
-	return 0;
+	return fl_caps_take(&q->caps, self.caps.amb);
 }
 
 static FL_CHILD_SIDE int zygote_child(void *arg)
@@ -1129,6 +1147,7 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	q->umask = st.umask;
 	q->ignored = st.ignored;
 	q->nnp = st.nnp;
+	q->caps = st.caps;
 	q->filters = st.filters;
 	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
 	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];

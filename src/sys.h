@@ -11,6 +11,7 @@
 #define FL_SYS_H
 
 #include <fcntl.h>
+#include <linux/prctl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -232,6 +233,55 @@ FL_INLINE int fl_sys_sched_set(const struct fl_sched_attr *a)
 	c.deadline = a->deadline;
 	c.period = a->period;
 	return (int)fl_sys3(__NR_sched_setattr, 0, &c, 0);
+}
+
+/* The capability sets of /proc/PID/status: CapInh, CapPrm, CapEff, CapBnd,
+ * CapAmb.  The zygote's children take the caller's with the two below. */
+struct fl_caps {
+	uint64_t inh, prm, eff, bnd, amb;
+};
+/* Drops from the bounding set what WANT lacks and HAVE has (before a
+ * change of ids takes CAP_SETPCAP away). */
+FL_INLINE int fl_caps_bounding(uint64_t have, uint64_t want)
+{
+	for (int cap = 0; cap < 64; cap++)
+		if ((have & ~want) >> cap & 1) {
+			int ret = (int)fl_sys2(__NR_prctl, PR_CAPBSET_DROP, cap);
+
+			if (ret < 0)
+				return ret;
+		}
+	return 0;
+}
+/* Makes the inheritable, permitted and effective sets WANT's, then the
+ * ambient set, where it differs from HAVE_AMB (the kernel lowers ambient
+ * bits that leave the permitted or inheritable set by itself). */
+FL_INLINE int fl_caps_take(const struct fl_caps *want, uint64_t have_amb)
+{
+	struct { uint32_t version; int pid; } head = { 0x20080522, 0 };	/* _LINUX_CAPABILITY_VERSION_3 */
+	struct { uint32_t eff, prm, inh; } now[2], set[2];
+	int ret = (int)fl_sys2(__NR_capget, &head, now);
+
+	if (ret < 0)
+		return ret;
+	for (int i = 0; i < 2; i++) {
+		set[i].eff = (uint32_t)(want->eff >> 32 * i);
+		set[i].prm = (uint32_t)(want->prm >> 32 * i);
+		set[i].inh = (uint32_t)(want->inh >> 32 * i);
+	}
+	if ((now[0].eff != set[0].eff || now[0].prm != set[0].prm || now[0].inh != set[0].inh ||
+	     now[1].eff != set[1].eff || now[1].prm != set[1].prm || now[1].inh != set[1].inh) &&
+	    (ret = (int)fl_sys2(__NR_capset, &head, set)) < 0)
+		return ret;
+	if (want->amb == have_amb)
+		return 0;
+	if ((ret = (int)fl_sys2(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)) < 0)
+		return ret;
+	for (int cap = 0; cap < 64; cap++)
+		if ((want->amb >> cap & 1) &&
+		    (ret = (int)fl_sys3(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)) < 0)
+			return ret;
+	return 0;
 }
 
 /*

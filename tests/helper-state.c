@@ -58,7 +58,8 @@ static void copy_status_lines(FILE *out)
 {
 	static const char *const keys[] = { "SigBlk", "SigIgn", "SigCgt", "Umask", "NoNewPrivs",
 					    "Uid", "Gid", "Groups", "Cpus_allowed_list", "Seccomp",
-					    "Seccomp_filters" };
+					    "Seccomp_filters", "CapInh", "CapPrm", "CapEff", "CapBnd",
+					    "CapAmb" };
 	FILE *f = fopen("/proc/self/status", "re");
 	char line[1024];
 

@@ -2,7 +2,8 @@
 /*
  * The state of the moment: after the caller has changed what a child
  * inherits (cwd, umask, fds, dispositions, rlimits, scheduling policy,
- * affinity, groups, environment, no_new_privs, nice, seccomp filters), every
+ * affinity, groups, environment, no_new_privs, nice, capabilities, seccomp
+ * filters), every
  * engine's child must be, at exec, what the clone engine's child is.  This matters most for the
  * engines whose children are made ahead of time or by another process
  * (pool, zygote): they were warmed before the changes.  The whole state the
@@ -10,16 +11,43 @@
  */
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "util.h"
+
+/* As a sandboxing root program might: CAP_SYS_BOOT out of every set (the
+ * bounding one included), CAP_NET_BIND_SERVICE made inheritable and
+ * ambient.  Irreversible. */
+static int drop_caps(void)
+{
+	struct __user_cap_header_struct head = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	if (prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT, 0, 0, 0) < 0 || syscall(SYS_capget, &head, data) < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		uint32_t boot = CAP_SYS_BOOT / 32 == i ? 1u << (CAP_SYS_BOOT % 32) : 0;
+		uint32_t bind = CAP_NET_BIND_SERVICE / 32 == i ? 1u << (CAP_NET_BIND_SERVICE % 32) : 0;
+
+		data[i].effective &= ~boot;
+		data[i].permitted &= ~boot;
+		data[i].inheritable = (data[i].inheritable & ~boot) | bind;
+	}
+	if (syscall(SYS_capset, &head, data) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
 
 /* A seccomp filter that allows every call. */
 static int add_filter(void)
@@ -223,6 +251,13 @@ int main(void)
 	setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + 1);
 	for_each_engine(e)
 		compare(e, "after no_new_privs and nice +1");
+	if (geteuid() == 0) {
+		ok(drop_caps() == 0, "capabilities changed: CAP_SYS_BOOT dropped, CAP_NET_BIND_SERVICE ambient");
+		for_each_engine(e)
+			compare(e, "after a change of capabilities");
+	} else {
+		skip("needs root to change the capabilities", "children after a change of capabilities");
+	}
 	ret = add_filter();
 	if (ret == -EINVAL) {
 		skip("the kernel has no seccomp filters", "children after a seccomp filter");
