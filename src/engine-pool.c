@@ -23,7 +23,8 @@
  *   sched_getattr, sched_getaffinity on its ids) and set where they differ
  *   from the child's own.
  * - credentials: the caller compares its uids, gids, supplementary groups,
- *   capabilities (effective, permitted, inheritable) and seccomp mode with
+ *   capabilities (effective, permitted, inheritable), seccomp mode, I/O
+ *   priority, personality and timer slack with
  *   those the pool was made with; if they changed, the pool is emptied and
  *   the spawn goes to the async engine (a child made now).  Not noticed:
  *   filters added to a filtered thread, a change of the bounding or ambient
@@ -42,6 +43,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <linux/prctl.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,6 +70,7 @@ struct creds {
 	uint64_t groups;	/* a digest of the supplementary groups, in order */
 	int seccomp;		/* the seccomp mode: no child can be given filters */
 	uint32_t caps[6];	/* effective, permitted, inheritable (capget) */
+	long ioprio, persona, slack;	/* I/O priority, personality, timer slack */
 };
 static struct creds pool_creds;
 static bool pool_creds_set;
@@ -368,12 +371,16 @@ static void get_creds(struct creds *c)
 		memset(c->caps, 0, sizeof(c->caps));
 		syscall(SYS_capget, &head, c->caps);
 	}
+	c->ioprio = syscall(SYS_ioprio_get, 1, 0);	/* IOPRIO_WHO_PROCESS, this thread */
+	c->persona = personality(0xffffffff);
+	c->slack = prctl(PR_GET_TIMERSLACK);
 }
 
 static bool creds_equal(const struct creds *a, const struct creds *b)
 {
 	return !memcmp(a->ids, b->ids, sizeof(a->ids)) && a->groups && a->groups == b->groups &&
-	       a->seccomp == b->seccomp && !memcmp(a->caps, b->caps, sizeof(a->caps));
+	       a->seccomp == b->seccomp && !memcmp(a->caps, b->caps, sizeof(a->caps)) && a->ioprio == b->ioprio &&
+	       a->persona == b->persona && a->slack == b->slack;
 }
 
 /* Ends the parked children of LIST (taken off the pool) and frees their blocks. */

@@ -23,11 +23,13 @@
  * before the actions: its fd table (the caller's fds that survive exec and the
  * ones the actions name, at their numbers, with their close-on-exec flags),
  * cwd, umask, signal mask, ignored signals, rlimits, nice value, scheduling
- * policy, CPU affinity, no_new_privs, uids, gids and groups, capabilities
- * (the five sets), environment.  What stays the zygote's (the caller's at
- * the start): process group and session, namespaces, cgroup, root
- * directory.  Seccomp filters cannot be given: a caller whose filters are
- * not the zygote's gets a new zygote, forked from it at that spawn.
+ * policy, CPU affinity, I/O priority, personality, timer slack,
+ * no_new_privs, uids, gids and groups, capabilities (the five sets),
+ * environment.  What stays the zygote's (the caller's at the start):
+ * process group and session, namespaces, cgroup, root directory.  Seccomp
+ * filters (and a real-time thread's timer slack of 0) cannot be given: a
+ * caller whose are not the zygote's gets a new zygote, forked from it at
+ * that spawn.
  *
  * The zygote ends with the caller: EOF on its socket, and PR_SET_PDEATHSIG
  * (with a parent recheck) when the main thread started it;
@@ -90,6 +92,9 @@ struct zreq {
 	uint32_t ngroups, off_groups;
 	uint8_t nnp;			/* no_new_privs */
 	struct fl_caps caps;
+	int32_t ioprio;			/* the spawning thread's I/O priority */
+	uint32_t persona;		/* personality(2) */
+	int64_t slack;			/* the timer slack, ns */
 	uint32_t filters;		/* the caller's seccomp filters (read by the caller only) */
 	struct fl_sched_attr sched;	/* the spawning thread's */
 	struct rlimit limits[NLIMITS];
@@ -132,6 +137,9 @@ struct zself {
 	bool nnp;
 	struct fl_caps caps;
 	struct fl_sched_attr sched;
+	int32_t ioprio;
+	uint32_t persona;
+	int64_t slack;
 };
 
 /* ---- the caller's side: its current state --------------------------------- */
@@ -266,12 +274,21 @@ static void read_limits(struct rlimit *limits, int32_t *nice, uint8_t *cpuset, i
 	*cpuset_len = (int32_t)fl_sys3(__NR_sched_getaffinity, 0, CPUSET_BYTES, cpuset);
 }
 
+/* The calling thread's I/O priority, personality and timer slack. */
+static void read_misc(int32_t *ioprio, uint32_t *persona, int64_t *slack)
+{
+	*ioprio = (int32_t)fl_sys2(__NR_ioprio_get, 1, 0);	/* IOPRIO_WHO_PROCESS, this thread */
+	*persona = (uint32_t)fl_sys1(__NR_personality, 0xffffffff);
+	*slack = fl_sys1(__NR_prctl, PR_GET_TIMERSLACK);
+}
+
 /* ---- the zygote's state, in the caller ------------------------------------ */
 
 static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
 static int zsock = -1, zpidfd = -1;
 static pid_t zpid = -1;
 static uint32_t zfilters;	/* the seccomp filters it was forked with */
+static int64_t zslack;		/* and timer slack */
 static pthread_once_t zatfork_once = PTHREAD_ONCE_INIT;
 static __thread struct {
 	int (*fn)(void *, size_t);
@@ -320,6 +337,7 @@ static void zself_read(void)
 		self.caps = st.caps;
 	}
 	fl_sys_sched_get(0, &self.sched);
+	read_misc(&self.ioprio, &self.persona, &self.slack);
 }
 
 /* Everything a zygote child needs, laid out by the zygote from a request. */
@@ -424,6 +442,15 @@ static FL_CHILD_SIDE int take_state(struct zjob *z)
 	}
 
 	if (fl_sched_differ(&q->sched, &self.sched) && (ret = fl_sys_sched_set(&q->sched)) < 0)
+		return ret;
+	if (q->ioprio >= 0 && q->ioprio != self.ioprio &&
+	    (ret = (int)fl_sys3(__NR_ioprio_set, 1, 0, q->ioprio)) < 0)
+		return ret;
+	if (q->persona != self.persona && (ret = (int)fl_sys1(__NR_personality, q->persona)) < 0)
+		return ret;
+	/* A slack of 0 (a real-time thread's) cannot be set: 0 means the default. */
+	if (q->slack > 0 && q->slack != self.slack &&
+	    (ret = (int)fl_sys2(__NR_prctl, PR_SET_TIMERSLACK, q->slack)) < 0)
 		return ret;
 	if (q->nnp && !self.nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return ret;
@@ -866,6 +893,7 @@ static int start_locked(void)
 		struct status_info st;
 
 		zfilters = read_status(&st) == 0 ? st.filters : 0;
+		zslack = prctl(PR_GET_TIMERSLACK);
 	}
 	pthread_once(&zatfork_once, zregister_atfork);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -1149,6 +1177,7 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	q->nnp = st.nnp;
 	q->caps = st.caps;
 	q->filters = st.filters;
+	read_misc(&q->ioprio, &q->persona, &q->slack);
 	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
 	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];
 	read_limits(q->limits, &q->nice, q->cpuset, &q->cpuset_len);
@@ -1313,9 +1342,12 @@ int fl_engine_zygote(struct fl_job *job, fl_child *child)
 	ret = build_request(job, &tls->b, &tls->fds, &cwd);
 	if (ret == 0) {
 		pthread_mutex_lock(&zlock);
-		/* No child can be given seccomp filters: if the calling thread's
-		 * are not the zygote's, a zygote forked from it now has them. */
-		if (zsock >= 0 && ((struct zreq *)tls->b.p)->filters != zfilters)
+		/* What no child can be given: seccomp filters, and a timer slack
+		 * of 0 (a real-time thread's, kept by a fork with reset-on-fork:
+		 * prctl takes 0 for "the default").  If the calling thread's are
+		 * not the zygote's, a zygote forked from it now has them. */
+		if (zsock >= 0 && (((struct zreq *)tls->b.p)->filters != zfilters ||
+				   (((struct zreq *)tls->b.p)->slack == 0) != (zslack == 0)))
 			stop_locked();
 		for (int attempt = 0; attempt < 2; attempt++) {
 			ret = start_locked();

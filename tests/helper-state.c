@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -108,6 +110,9 @@ static void state(const char *file)
 	}
 	prctl(PR_GET_PDEATHSIG, &pdeath);
 	fprintf(out, "pdeathsig=%d\n", pdeath);
+	/* I/O priority (IOPRIO_WHO_PROCESS: 1), execution domain, timer slack. */
+	fprintf(out, "ioprio=%ld\npersonality=%#x\ntimerslack=%d\n", syscall(SYS_ioprio_get, 1, 0),
+		personality(0xffffffff), prctl(PR_GET_TIMERSLACK));
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
 		struct rlimit rl;
 

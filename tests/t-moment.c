@@ -2,8 +2,8 @@
 /*
  * The state of the moment: after the caller has changed what a child
  * inherits (cwd, umask, fds, dispositions, rlimits, scheduling policy,
- * affinity, groups, environment, no_new_privs, nice, capabilities, seccomp
- * filters), every
+ * affinity, I/O priority, personality, timer slack, groups, environment,
+ * no_new_privs, nice, capabilities, seccomp filters), every
  * engine's child must be, at exec, what the clone engine's child is.  This matters most for the
  * engines whose children are made ahead of time or by another process
  * (pool, zygote): they were warmed before the changes.  The whole state the
@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -110,7 +111,7 @@ struct moment {
 	mode_t umask;
 	struct rlimit nofile;
 	struct sched_param param;
-	int policy, fd;
+	int policy, fd, ioprio, persona, slack;
 	cpu_set_t cpus;
 };
 
@@ -142,6 +143,14 @@ static void change(struct moment *m)
 			break;
 		}
 	sched_setaffinity(0, sizeof(one), &one);
+	/* The idle I/O class (as `ionice -c3` gives), no address space
+	 * randomization (as `setarch -R`), a coarser timer slack. */
+	m->ioprio = (int)syscall(SYS_ioprio_get, 1, 0);
+	syscall(SYS_ioprio_set, 1, 0, 3 << 13);
+	m->persona = personality(0xffffffff);
+	personality((unsigned long)m->persona | ADDR_NO_RANDOMIZE);
+	m->slack = prctl(PR_GET_TIMERSLACK);
+	prctl(PR_SET_TIMERSLACK, 1000000);
 	setenv("FL_MOMENT", "changed", 1);
 	m->fd = open("/dev/null", O_RDONLY);	/* no close-on-exec: every child has it */
 }
@@ -150,6 +159,9 @@ static void undo(struct moment *m)
 {
 	close(m->fd);
 	unsetenv("FL_MOMENT");
+	prctl(PR_SET_TIMERSLACK, m->slack);
+	personality((unsigned long)m->persona);
+	syscall(SYS_ioprio_set, 1, 0, m->ioprio);
 	sched_setaffinity(0, sizeof(m->cpus), &m->cpus);
 	sched_setscheduler(0, m->policy, &m->param);
 	setrlimit(RLIMIT_NOFILE, &m->nofile);
