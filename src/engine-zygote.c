@@ -1341,13 +1341,14 @@ int fl_engine_zygote(struct fl_job *job, fl_child *child)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	ret = build_request(job, &tls->b, &tls->fds, &cwd);
 	if (ret == 0) {
+		const struct zreq *q = (const struct zreq *)tls->b.p;
+
 		pthread_mutex_lock(&zlock);
 		/* What no child can be given: seccomp filters, and a timer slack
 		 * of 0 (a real-time thread's, kept by a fork with reset-on-fork:
 		 * prctl takes 0 for "the default").  If the calling thread's are
 		 * not the zygote's, a zygote forked from it now has them. */
-		if (zsock >= 0 && (((struct zreq *)tls->b.p)->filters != zfilters ||
-				   (((struct zreq *)tls->b.p)->slack == 0) != (zslack == 0)))
+		if (zsock >= 0 && (q->filters != zfilters || (q->slack == 0) != (zslack == 0)))
 			stop_locked();
 		for (int attempt = 0; attempt < 2; attempt++) {
 			ret = start_locked();
