@@ -3,8 +3,9 @@
  * Every error path under every engine: a missing program (ENOENT), a file
  * without execute permission (EACCES), a path through a file (ENOTDIR), a
  * file that is no program (ENOEXEC, and the /bin/sh retry when asked for),
- * an argv too big (E2BIG), a template with no program (EINVAL), fds
- * exhausted in the parent; the report (errno, step) and its formatted text;
+ * an argv too big (E2BIG), a template with no program (EINVAL), fds or
+ * processes exhausted in the parent; the report (errno, step) and its
+ * formatted text;
  * after each: no fd left open, no zombie.
  */
 #include <limits.h>
@@ -264,6 +265,71 @@ static void test_no_fds(int e)
 	check_clean(E, fds);
 }
 
+/*
+ * No process may be made (RLIMIT_NPROC reached): every engine answers
+ * -EAGAIN at the spawn step, with no fd and no zombie left.  Root is not
+ * held to the limit, so a forked process drops to nobody first; it reports
+ * each engine's outcome on a pipe, and we write the TAP lines.
+ */
+struct nproc_result {
+	int engine, ret, step, clean;
+};
+
+static void test_no_procs(void)
+{
+	struct nproc_result r;
+	int p[2], status = -1, n = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		ok(0, "pipe: %s", strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit one = { 1, 1 };
+
+		close(p[0]);
+		if ((geteuid() == 0 && (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)) ||
+		    setrlimit(RLIMIT_NPROC, &one) < 0)
+			_exit(2);
+		for (int e = FL_ENGINE_AUTO + 1; e < FL_ENGINE_COUNT; e++) {
+			fl_spec *spec;
+			fl_child child;
+			fl_report rep = { 0, 0 };
+			int fds = fd_count();
+
+			if (fl_engine_supported(e) < 0 || !engine_wanted(e))
+				continue;
+			fl_spec_new(&spec);
+			fl_spec_set_engine(spec, e);
+			fl_spec_set_path(spec, "/bin/true");
+			r = (struct nproc_result){ e, fl_spawn(spec, NULL, &child, &rep), rep.step, 0 };
+			if (r.ret == 0)
+				fl_child_wait(&child, NULL);
+			fl_spec_free(spec);
+			r.clean = fd_count() == fds && !has_zombie();
+			if (write(p[1], &r, sizeof(r)) != sizeof(r))
+				_exit(3);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	while (read(p[0], &r, sizeof(r)) == sizeof(r)) {
+		const char *E = fl_engine_name(r.engine);
+
+		/* glibc's posix_spawn does not say where it failed. */
+		ok(r.ret == -EAGAIN && (r.step == FL_STEP_SPAWN || (r.engine == FL_ENGINE_POSIX && r.step == FL_STEP_UNKNOWN)),
+		   "%s: no process may be made: -EAGAIN at spawn (ret %d step %d)", E, r.ret, r.step);
+		ok(r.clean, "%s: no process may be made: no fd leaked, no zombie", E);
+		n++;
+	}
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0, "the process at its RLIMIT_NPROC tried %d engines", n);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -282,6 +348,7 @@ int main(void)
 		test_invalid(e);
 		test_no_fds(e);
 	}
+	test_no_procs();
 	ok(fl_spawn(NULL, NULL, &(fl_child){ 0 }, NULL) == -EINVAL, "no template: -EINVAL");
 	{
 		char path[PATH_MAX];
