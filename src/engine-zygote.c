@@ -26,7 +26,8 @@
  * policy, CPU affinity, I/O priority, personality, timer slack,
  * no_new_privs, uids, gids and groups, capabilities (the five sets),
  * environment.  What stays the zygote's (the caller's at the start):
- * process group and session, namespaces, cgroup, root directory.  Seccomp
+ * process group and session, namespaces, cgroup, root directory,
+ * oom_score_adj (a /proc file: two more opens a spawn).  Seccomp
  * filters (and a real-time thread's timer slack of 0) cannot be given: a
  * caller whose are not the zygote's gets a new zygote, forked from it at
  * that spawn.
