@@ -278,19 +278,14 @@ struct nproc_result {
 static void test_no_procs(void)
 {
 	struct nproc_result r;
-	int p[2], status = -1, n = 0;
-	pid_t pid;
+	int fd, status = -1, n = 0;
+	pid_t pid = fork_piped(&fd);
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		ok(0, "pipe: %s", strerror(errno));
+	if (pid < 0)
 		return;
-	}
-	fflush(stdout);
-	pid = fork();
 	if (pid == 0) {
 		struct rlimit one = { 1, 1 };
 
-		close(p[0]);
 		if ((geteuid() == 0 && (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)) ||
 		    setrlimit(RLIMIT_NPROC, &one) < 0)
 			_exit(2);
@@ -310,13 +305,12 @@ static void test_no_procs(void)
 				fl_child_wait(&child, NULL);
 			fl_spec_free(spec);
 			r.clean = fd_count() == fds && !has_zombie();
-			if (write(p[1], &r, sizeof(r)) != sizeof(r))
+			if (write(fd, &r, sizeof(r)) != sizeof(r))
 				_exit(3);
 		}
 		_exit(0);
 	}
-	close(p[1]);
-	while (read(p[0], &r, sizeof(r)) == sizeof(r)) {
+	while (read(fd, &r, sizeof(r)) == sizeof(r)) {
 		const char *E = fl_engine_name(r.engine);
 
 		/* glibc's posix_spawn does not say where it failed. */
@@ -325,7 +319,7 @@ static void test_no_procs(void)
 		ok(r.clean, "%s: no process may be made: no fd leaked, no zombie", E);
 		n++;
 	}
-	close(p[0]);
+	close(fd);
 	waitpid(pid, &status, 0);
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0, "the process at its RLIMIT_NPROC tried %d engines", n);
 }

@@ -174,6 +174,29 @@ static __attribute__((unused)) const char *state_get(const char *state, const ch
 	return NULL;
 }
 
+/* A forked process with a pipe to us: returns 0 in the child, which keeps
+ * the write end in *FD; the child's pid in the parent, which keeps the read
+ * end in *FD; -1 (a failed test point) if the pipe or the fork failed. */
+static __attribute__((unused)) pid_t fork_piped(int *fd)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		ok(0, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stdout);	/* the child must not print our buffered TAP lines again */
+	pid = fork();
+	if (pid < 0)
+		ok(0, "fork: %s", strerror(errno));
+	close(p[pid == 0 ? 0 : 1]);
+	*fd = p[pid == 0 ? 1 : 0];
+	if (pid < 0)
+		close(*fd);
+	return pid;
+}
+
 /* The state helper's path, in a buffer that lives as long as the process;
  * made once, since the thread tests call this from many threads. */
 static char helper_path_buf[4096];
