@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "sys.h"
 
 /*
  * A block: one mapping [guard | stack | struct fl_block].  The child runs on
@@ -36,7 +37,11 @@ struct fl_block {
 	pid_t pid;			/* the child on it (pool: the parked one) */
 	/* pool: what the parked child knows of its birth, and its caller */
 	pid_t creator;			/* the process that made it */
-	pid_t caller_tid;		/* the thread whose spawn it takes */
+	/* The spawning thread's own scheduling and affinity, read by it before
+	 * the hand-off: the thread may be gone when the child catches up. */
+	struct fl_sched_attr caller_sched;
+	unsigned long caller_cpus[16];
+	long caller_cpus_len;		/* sched_getaffinity's answer, or -errno */
 	uint64_t born_ignored;		/* its ignored signals, read at birth */
 	struct rlimit born_limits[16];
 	int born_nice;

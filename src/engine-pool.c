@@ -18,10 +18,10 @@
  *   the ignored ones are those of its birth, so it reads the caller's
  *   SigIgn now (/proc) and changes the difference; NoNewPrivs, read with
  *   it, is set if the caller has it.
- * - rlimits, nice value, scheduling policy, CPU affinity (per thread: the
- *   spawning thread's): read from the caller now (prlimit, getpriority,
- *   sched_getattr, sched_getaffinity on its ids) and set where they differ
- *   from the child's own.
+ * - rlimits (the process's: prlimit on its pid, by the child), nice value,
+ *   scheduling policy, CPU affinity (the spawning thread's, which it reads
+ *   itself before the hand-off: it may be gone when the child catches up);
+ *   set where they differ from the child's own.
  * - credentials: the caller compares its uids, gids, supplementary groups,
  *   capabilities (effective, permitted, inheritable), seccomp mode, I/O
  *   priority, personality and timer slack with
@@ -157,8 +157,8 @@ static FL_CHILD_SIDE int limits_differ(const struct rlimit *a, const struct rlim
 /* The caller's state now, where it can differ from ours at birth. */
 static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 {
-	pid_t caller = blk->creator, tid = blk->caller_tid;
-	struct fl_sched_attr sched_now, sched_ours;
+	pid_t caller = blk->creator;
+	struct fl_sched_attr *sched_now = &blk->caller_sched, sched_ours;	/* no struct copy here: see sys.h */
 	uint64_t ign;
 	bool nnp;
 	int ret, nice;
@@ -184,24 +184,22 @@ static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 			return ret;
 	}
 	/* Scheduling as a fork of the spawning thread would have it. */
-	if ((ret = fl_sys_sched_get(tid, &sched_now)) < 0 || (ret = fl_sys_sched_get(0, &sched_ours)) < 0)
+	if ((ret = fl_sys_sched_get(0, &sched_ours)) < 0)
 		return ret;
-	fl_sched_forked(&sched_now);
-	nice = sched_now.nice;
+	fl_sched_forked(sched_now);
+	nice = sched_now->nice;
 	if (nice != blk->born_nice && (ret = (int)fl_sys3(__NR_setpriority, PRIO_PROCESS, 0, nice)) < 0)
 		return ret;
-	if (fl_sched_differ(&sched_now, &sched_ours) && (ret = fl_sys_sched_set(&sched_now)) < 0)
+	if (fl_sched_differ(sched_now, &sched_ours) && (ret = fl_sys_sched_set(sched_now)) < 0)
 		return ret;
 	{
-		unsigned long theirs[16], ours[16];
-		long n = fl_sys3(__NR_sched_getaffinity, tid, sizeof(theirs), theirs);
-		long m = fl_sys3(__NR_sched_getaffinity, 0, sizeof(ours), ours);
-
+		unsigned long ours[16];
+		long n = blk->caller_cpus_len, m = fl_sys3(__NR_sched_getaffinity, 0, sizeof(ours), ours);
 		int same = n == m;
 
 		for (long i = 0; same && i < n / (long)sizeof(long); i++)
-			same = theirs[i] == ours[i];
-		if (n > 0 && !same && (ret = (int)fl_sys3(__NR_sched_setaffinity, 0, n, theirs)) < 0)
+			same = blk->caller_cpus[i] == ours[i];
+		if (n > 0 && !same && (ret = (int)fl_sys3(__NR_sched_setaffinity, 0, n, blk->caller_cpus)) < 0)
 			return ret;
 	}
 	return 0;
@@ -518,7 +516,10 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 		j->report_fd = pipefd[1];
 	}
 	rec->exec_fd = pipefd[0];
-	blk->caller_tid = (pid_t)syscall(SYS_gettid);
+	if ((ret = fl_sys_sched_get(0, &blk->caller_sched)) < 0)
+		blk->caller_sched = (struct fl_sched_attr){ .policy = SCHED_NORMAL,
+							   .nice = getpriority(PRIO_PROCESS, 0) };
+	blk->caller_cpus_len = fl_sys3(__NR_sched_getaffinity, 0, sizeof(blk->caller_cpus), blk->caller_cpus);
 
 	/* Wake it, and wait until it has its own fd table and fs. */
 	__atomic_store_n(&blk->wake, GO, __ATOMIC_RELEASE);

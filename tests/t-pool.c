@@ -11,10 +11,12 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "util.h"
 
@@ -208,6 +210,54 @@ static void test_size_and_fork(void)
 	check_clean("size and fork", fds);
 }
 
+/* A thread that spawns and ends at once: the child catches up after the
+ * spawn returns, so what it takes of the thread (nice value, scheduling,
+ * affinity) must not be read from the thread then. */
+struct short_lived {
+	fl_spec *spec;
+	char *const *argv;
+	fl_child child;
+	int ret;
+};
+
+static void *spawn_and_end(void *arg)
+{
+	struct short_lived *s = arg;
+
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 3);	/* this thread's own */
+	s->ret = fl_spawn(s->spec, &(fl_spawn_args){ .argv = s->argv }, &s->child, NULL);
+	return NULL;
+}
+
+static void test_thread_gone(void)
+{
+	char file[] = "/tmp/fl-pool-XXXXXX", out[65536], val[64] = "";
+	char *argv[] = { (char *)helper_path(), (char *)"state", file, NULL };
+	struct short_lived s = { .argv = argv, .ret = -1 };
+	int fd = mkstemp(file), status = -1, fds;
+	pthread_t t;
+	ssize_t n = -1;
+
+	close(fd);
+	fl_engine_warm(E);
+	fds = fd_count();
+	state_spec(&s.spec, E);
+	pthread_create(&t, NULL, spawn_and_end, &s);
+	pthread_join(t, NULL);
+	if (s.ret == 0 && fl_child_wait_exec(&s.child, NULL) == 0 && fl_child_wait(&s.child, &status) == 0) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		n = fd >= 0 ? read(fd, out, sizeof(out) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+	}
+	out[n > 0 ? n : 0] = 0;
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && state_get(out, "nice", val, sizeof(val)) &&
+	   atoi(val) == 3, "the spawning thread ended at once: its child still has its nice value (%s)", val);
+	unlink(file);
+	fl_spec_free(s.spec);
+	check_clean("thread gone", fds);
+}
+
 /* The parked children share the process's fd table: at exit() they end
  * with it, so a pipe's reader sees EOF as soon as the process is gone. */
 static void test_exit(void)
@@ -237,6 +287,7 @@ int main(void)
 	test_ids();
 	test_groups();
 	test_size_and_fork();
+	test_thread_gone();
 	test_exit();
 	fl_pool_set_size(0);
 	return done();
