@@ -42,6 +42,7 @@ struct fl_block {
 	struct fl_sched_attr caller_sched;
 	unsigned long caller_cpus[16];
 	long caller_cpus_len;		/* sched_getaffinity's answer, or -errno */
+	bool caller_nnp;		/* its no_new_privs (per thread too) */
 	uint64_t born_ignored;		/* its ignored signals, read at birth */
 	struct rlimit born_limits[16];
 	int born_nice;

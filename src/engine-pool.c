@@ -16,8 +16,8 @@
  * - signal mask: the caller's at the spawn, in the job, as for every engine.
  * - dispositions: CLONE_CLEAR_SIGHAND at birth made handled signals default;
  *   the ignored ones are those of its birth, so it reads the caller's
- *   SigIgn now (/proc) and changes the difference; NoNewPrivs, read with
- *   it, is set if the caller has it.
+ *   SigIgn now (/proc) and changes the difference.
+ * - no_new_privs: set if the spawning thread has it (read by the thread).
  * - rlimits (the process's: prlimit on its pid, by the child), nice value,
  *   scheduling policy, CPU affinity (the spawning thread's, which it reads
  *   itself before the hand-off: it may be gone when the child catches up);
@@ -90,8 +90,7 @@ static FL_CHILD_SIDE void u64_to_dec(char *p, uint64_t v)
 	*p = 0;
 }
 
-/* The value of KEY in BUF, a /proc status text, read as hex (SigIgn's
- * form; a 0 or 1 reads the same in any base); -1 if absent. */
+/* The value of KEY in BUF, a /proc status text, read as hex; -1 if absent. */
 static FL_CHILD_SIDE int64_t status_field(const char *buf, long n, const char *key)
 {
 	for (long i = 0; i < n; i++) {
@@ -117,13 +116,13 @@ static FL_CHILD_SIDE int64_t status_field(const char *buf, long n, const char *k
 	return -1;
 }
 
-/* SigIgn and NoNewPrivs of /proc/PID/status: 0, or -errno.  Only after the
- * unshare: the open must not show in the caller's fd table. */
-static FL_CHILD_SIDE int read_status(pid_t pid, uint64_t *ignored, bool *nnp)
+/* SigIgn (the process's) of /proc/PID/status: 0, or -errno.  Only after
+ * the unshare: the open must not show in the caller's fd table. */
+static FL_CHILD_SIDE int read_sigign(pid_t pid, uint64_t *ignored)
 {
 	char path[40] = "/proc/", buf[2048], *p = path + 6;
 	const char *tail = "/status";
-	int64_t ign, no_new_privs;
+	int64_t ign;
 	long n;
 	int fd;
 
@@ -141,11 +140,9 @@ static FL_CHILD_SIDE int read_status(pid_t pid, uint64_t *ignored, bool *nnp)
 		return n < 0 ? (int)n : -EIO;
 	buf[n] = 0;
 	ign = status_field(buf, n, "SigIgn:");
-	no_new_privs = status_field(buf, n, "NoNewPrivs:");
-	if (ign < 0 || no_new_privs < 0)
+	if (ign < 0)
 		return -EIO;
 	*ignored = (uint64_t)ign;
-	*nnp = no_new_privs != 0;
 	return 0;
 }
 
@@ -160,14 +157,13 @@ static FL_CHILD_SIDE int catch_up(struct fl_block *blk)
 	pid_t caller = blk->creator;
 	struct fl_sched_attr *sched_now = &blk->caller_sched, sched_ours;	/* no struct copy here: see sys.h */
 	uint64_t ign;
-	bool nnp;
 	int ret, nice;
 
-	ret = read_status(caller, &ign, &nnp);
+	ret = read_sigign(caller, &ign);
 	if (ret < 0)
 		return ret;
-	/* It can only be set, never cleared: the caller's children have it. */
-	if (nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
+	/* It can only be set, never cleared: the thread's children have it. */
+	if (blk->caller_nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return ret;
 	for (int sig = 1; sig < 65; sig++) {
 		uint64_t bit = 1ull << (sig - 1);
@@ -520,6 +516,7 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 		blk->caller_sched = (struct fl_sched_attr){ .policy = SCHED_NORMAL,
 							   .nice = getpriority(PRIO_PROCESS, 0) };
 	blk->caller_cpus_len = fl_sys3(__NR_sched_getaffinity, 0, sizeof(blk->caller_cpus), blk->caller_cpus);
+	blk->caller_nnp = prctl(PR_GET_NO_NEW_PRIVS) == 1;
 
 	/* Wake it, and wait until it has its own fd table and fs. */
 	__atomic_store_n(&blk->wake, GO, __ATOMIC_RELEASE);
