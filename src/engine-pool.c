@@ -22,13 +22,13 @@
  *   scheduling policy, CPU affinity (the spawning thread's, which it reads
  *   itself before the hand-off: it may be gone when the child catches up);
  *   set where they differ from the child's own.
- * - credentials: the caller compares its uids, gids, supplementary groups,
- *   capabilities (effective, permitted, inheritable), seccomp mode, I/O
- *   priority, personality and timer slack with
- *   those the pool was made with; if they changed, the pool is emptied and
- *   the spawn goes to the async engine (a child made now).  Not noticed:
- *   filters added to a filtered thread, a change of the bounding or ambient
- *   set alone.
+ * - credentials and the like: the caller compares its uids, gids,
+ *   supplementary groups, capabilities (effective, permitted, inheritable),
+ *   seccomp mode, I/O priority, personality and timer slack with those the
+ *   pool was made with; if they changed, the pool is emptied and the spawn
+ *   goes to the async engine (a child made now).  Not noticed: filters
+ *   added to a filtered thread, a change of the bounding or ambient set
+ *   alone, oom_score_adj.
  * - environment: resolved at the spawn, as for every engine.
  * The catching up costs the child about 20 syscalls between the wake and
  * the setup steps: see the benchmark for what that leaves of the gain.
