@@ -171,7 +171,7 @@ static void test_spawn(int e)
 	unlink(at("r/prog"));
 	code = run_code(spec, e, &rep);
 	fl_report_format(spec, NULL, &rep, buf, sizeof(buf));
-	ok(code == -ENOENT && (rep.step == FL_STEP_EXEC || (e == FL_ENGINE_POSIX && rep.step == FL_STEP_UNKNOWN)),
+	ok(code == -ENOENT && step_is(e, rep.step, FL_STEP_EXEC),
 	   "%s: deleted, no later entry: -ENOENT at exec (code %d): %s", E, code, buf);
 	/* Deleted, and only a non-executable one later: EACCES wins. */
 	script("r/prog", 21, 0755);

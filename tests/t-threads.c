@@ -42,7 +42,7 @@ static void *work(void *arg)
 			ret = spawn_wait(w->spec, &args, &status, &rep);
 			w->failed++;
 			w->failed_right += ret == -ENOENT &&
-					    (rep.step == 0 || (w->engine == FL_ENGINE_POSIX && rep.step == FL_STEP_UNKNOWN));
+					    step_is(w->engine, rep.step, 0);
 			continue;
 		}
 		ret = spawn_wait(w->spec, &args, &status, &rep);

@@ -174,6 +174,13 @@ static __attribute__((unused)) const char *state_get(const char *state, const ch
 	return NULL;
 }
 
+/* Whether a report's STEP is WANT, allowing the posix engine's "unknown"
+ * (glibc's posix_spawn does not say which step failed). */
+static __attribute__((unused)) int step_is(int engine, int step, int want)
+{
+	return step == want || (engine == FL_ENGINE_POSIX && step == FL_STEP_UNKNOWN);
+}
+
 /* A forked process with a pipe to us: returns 0 in the child, which keeps
  * the write end in *FD; the child's pid in the parent, which keeps the read
  * end in *FD; -1 (a failed test point) if the pipe or the fork failed. */
