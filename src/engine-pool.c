@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The pool engine: children made ahead of time, parked on a futex on their
- * own stacks (the blocks of engine-async.c), each handed a job and woken.
+ * own stacks (the blocks of inflight.c), each handed a job and woken.
  * Process creation leaves the spawn: a spawn wakes a parked child, waits
  * until it has taken the job, and returns; the exec's outcome comes later, as
  * with the async engine (fl_child_wait_exec), through the same records.
@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "async.h"
+#include "inflight.h"
 #include "sys.h"
 
 #define FL_POOL_SIZE 2

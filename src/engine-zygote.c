@@ -57,7 +57,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "async.h"
+#include "inflight.h"
 #include "sys.h"
 
 #define ZMAGIC 0x7a79676fu	/* "zygo" */

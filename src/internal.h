@@ -138,8 +138,10 @@ int fl_engine_posix(struct fl_job *job, fl_child *child);
 int fl_engine_clone(struct fl_job *job, fl_child *child);
 
 bool fl_engine_implemented(int engine);
+/* engine.c: runs the job on ENGINE (implemented, not auto). */
+int fl_engine_run(int engine, struct fl_job *job, fl_child *child);
 
-/* spawn.c helpers the engines share.  Around the making of a child the
+/* engine.c: helpers the engines share.  Around the making of a child the
  * calling thread blocks every signal (so no handler runs on the child's
  * stack) and cancellation; the mask it had becomes the child's (job->mask). */
 struct fl_saved {

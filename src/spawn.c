@@ -14,75 +14,6 @@
 
 extern char **environ;
 
-#if defined(__SANITIZE_THREAD__)
-#define FL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FL_TSAN 1
-#endif
-#endif
-
-static const fl_engine_fn engines[FL_ENGINE_COUNT] = {
-	[FL_ENGINE_FORK] = fl_engine_fork,
-#ifndef FL_TSAN	/* TSan turns vfork into fork: the child's report would be lost */
-	[FL_ENGINE_VFORK] = fl_engine_vfork,
-#endif
-	[FL_ENGINE_POSIX] = fl_engine_posix,
-	[FL_ENGINE_CLONE] = fl_engine_clone,
-	[FL_ENGINE_ASYNC] = fl_engine_async,
-	[FL_ENGINE_POOL] = fl_engine_pool,
-	[FL_ENGINE_ZYGOTE] = fl_engine_zygote,
-};
-
-bool fl_engine_implemented(int engine)
-{
-	return engine > FL_ENGINE_AUTO && engine < FL_ENGINE_COUNT && engines[engine];
-}
-
-void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
-{
-	uint64_t all = ~0ull;
-
-	/* Cancellation too: the parent side must finish what it started.  The
-	 * raw syscall, not pthread_sigmask: libc keeps its internal signals
-	 * (SIGCANCEL, SIGSETXID) open, and their handlers must not run on the
-	 * child's stack either. */
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved->cancel);
-	sigemptyset(&saved->mask);
-	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, &saved->mask);
-	memcpy(&job->mask, &saved->mask, sizeof(job->mask));
-}
-
-void fl_signals_restore(const struct fl_saved *saved)
-{
-	fl_sys_sigprocmask(SIG_SETMASK, &saved->mask, NULL);
-	pthread_setcancelstate(saved->cancel, NULL);
-}
-
-void fl_reap_failed(pid_t pid, int pidfd)
-{
-	siginfo_t si;
-	int ret;
-
-	do
-		ret = pidfd >= 0 ? waitid(P_PIDFD, pidfd, &si, WEXITED) : waitid(P_PID, pid, &si, WEXITED);
-	while (ret < 0 && errno == EINTR);
-	if (pidfd >= 0)
-		close(pidfd);
-}
-
-int fl_pidfd_for(pid_t pid)
-{
-	int fd;
-
-	/* Safe from pid reuse: the child is ours and not reaped yet.  pidfds
-	 * are close-on-exec always. */
-	if (!fl_has(FL_FEAT_PIDFD_OPEN))
-		return -1;
-	fd = fl_sys_pidfd_open(pid, 0);
-	return fd < 0 ? -1 : fd;
-}
-
 /* The one cgroup step of the spawn, which clone3 can do itself. */
 static void find_cgroup(struct fl_job *job)
 {
@@ -167,7 +98,7 @@ FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *ch
 	child->pid = -1;
 	child->pidfd = -1;
 	child->engine = engine;
-	ret = engines[engine](&job, child);
+	ret = fl_engine_run(engine, &job, child);
 	free(sh_heap);
 	if (report && ret < 0)
 		*report = (fl_report){ -ret, job.slot.step };

@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "inflight.h"
 #include "sys.h"
 
 #define CHILD_REAPED FL_CHILD_REAPED
@@ -75,6 +75,22 @@ FL_API int fl_child_wait_exec(fl_child *child, fl_report *report)
 	if (!child || child->pid <= 0)
 		return -ECHILD;
 	return fl_async_settle(child, true, report, NULL);
+}
+
+FL_API int fl_child_poll_exec(fl_child *child, fl_report *report)
+{
+	if (report)
+		*report = (fl_report){ 0, 0 };
+	if (!child || child->pid <= 0)
+		return -ECHILD;
+	return fl_async_settle(child, false, report, NULL);
+}
+
+FL_API int fl_child_exec_fd(const fl_child *child)
+{
+	const struct fl_arec *rec = child ? child->_priv[0] : NULL;
+
+	return rec && rec->exec_fd >= 0 ? rec->exec_fd : -ENOENT;
 }
 
 FL_API int fl_child_wait(fl_child *child, int *status)

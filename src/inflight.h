@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the async and pool engines share (engine-async.c, engine-pool.c): the
+ * In-flight children (inflight.c), shared by the async and pool engines: the
  * blocks their children run on, and the records that carry an exec outcome
  * from the moment the kernel reports it to the moment the handle asks.
  */
-#ifndef FL_ASYNC_H
-#define FL_ASYNC_H
+#ifndef FL_INFLIGHT_H
+#define FL_INFLIGHT_H
 
 #include <pthread.h>
 #include <sys/resource.h>
@@ -86,6 +86,8 @@ void fl_block_put_locked(struct fl_block *blk);
 int fl_block_load(struct fl_block *blk, const struct fl_job *job);
 /* A record (from the free list), or NULL.  Takes the lock. */
 struct fl_arec *fl_arec_get(void);
+/* Gives REC back.  Called with the lock held. */
+void fl_arec_put_locked(struct fl_arec *rec);
 /* Puts a started child's block on the busy list and ties it to REC and the
  * handle.  Takes the lock. */
 void fl_async_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
@@ -100,4 +102,4 @@ void fl_pool_forget_locked(void);
 /* Parks children until the pool holds its size.  0 or -EAGAIN. */
 int fl_pool_fill(void);
 
-#endif /* FL_ASYNC_H */
+#endif /* FL_INFLIGHT_H */
