@@ -21,18 +21,6 @@
 
 /* ---- the engine ----------------------------------------------------------- */
 
-/* The child's first step when the caller did not block signals for it: block
- * them all, keeping the inherited mask (the caller's) for exec.  Child side:
- * raw syscalls only. */
-static FL_CHILD_SIDE int async_child_main(void *arg)
-{
-	struct fl_job *job = arg;
-	uint64_t all = ~0ull;
-
-	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, (sigset_t *)&job->mask);
-	return fl_child_main(job);
-}
-
 static void give_back(struct fl_block *blk, struct fl_arec *rec)
 {
 	fl_async_lock_take();
@@ -50,7 +38,6 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	struct fl_job *j;
 	int pidfd = -1, pipefd[2] = { -1, -1 }, ret;
-	bool unblocked;
 	long pid;
 
 	/* Settle what finished since the last spawn: failed children are
@@ -84,23 +71,12 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	rec->exec_fd = pipefd[0];
 	blk->tid = 1;
 
-	/*
-	 * With CLONE_CLEAR_SIGHAND the caller's signals are left alone: the
-	 * child has no handler, so none of the caller's can run on its stack,
-	 * and it blocks every signal as its first step, taking the mask it
-	 * inherited (the caller's) as the one for exec.  Two rt_sigprocmask
-	 * calls fewer in the caller, which is what this engine is for.  The
-	 * cost: a signal that reaches the child in the instant before that
-	 * block takes its default action there (it would have been pending
-	 * until exec: the same outcome, but for the ignore-by-default ones,
-	 * which are dropped instead).  Without it, the caller blocks them.
-	 */
-	unblocked = fl_has(FL_FEAT_CLONE3) && fl_has(FL_FEAT_CLEAR_SIGHAND);
-#ifndef FL_HAVE_CLONE3_ASM
-	unblocked = false;
-#endif
-	if (!unblocked)
-		fl_signals_block(j, &saved);
+	/* Every signal blocked until the child has its own mask, as for the
+	 * clone engine.  Not left to the child's first step: a signal that
+	 * reached it before that step would find the default disposition
+	 * (CLONE_CLEAR_SIGHAND) and a mask without the blocks its spawn asked
+	 * for, and could kill it. */
+	fl_signals_block(j, &saved);
 #ifdef FL_HAVE_CLONE3_ASM
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {
@@ -121,7 +97,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 			ca.cgroup = j->cgroup_fd;
 			j->flags |= FL_JOB_IN_CGROUP;
 		}
-		pid = fl_clone3(&ca, unblocked ? async_child_main : fl_child_main, j);
+		pid = fl_clone3(&ca, fl_child_main, j);
 	} else
 #endif
 	{
@@ -133,8 +109,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 		if (pid < 0)
 			pid = -errno;
 	}
-	if (!unblocked)
-		fl_signals_restore(&saved);
+	fl_signals_restore(&saved);
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
 	if (pid < 0) {
