@@ -36,7 +36,11 @@ endif
 
 all: $(LIBS) $(B)/forkless $(B)/firstinsn
 
-$(B)/obj/child.o: src/child.c src/*.h include/forkless.h | $(B)/obj
+# The code that runs in children between clone and exec (and the state
+# capture, which the zygote's snapshot child runs): no sanitizer, no stack
+# protector, no calls the compiler makes up.
+CHILD_OBJ := $(B)/obj/child.o $(B)/obj/child-state.o $(B)/obj/state.o
+$(CHILD_OBJ): $(B)/obj/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj
 	$(CC) $(filter-out -fsanitize=%,$(ALL_CFLAGS)) $(CHILD_CFLAGS) -c -o $@ $<
 
 $(B)/obj/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj

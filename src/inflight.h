@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "state.h"
 #include "sys.h"
 
 /*
@@ -24,6 +25,7 @@
  */
 #define FL_BLOCK_STACK (64 * 1024)	/* as FL_STACK_SIZE: see child.c */
 #define FL_BLOCK_AREA (60 * 1024)	/* argv/envp copies; larger ones go to the heap */
+#define FL_POOL_GROUPS 64		/* a caller with more groups is not served by the pool */
 
 struct fl_arec;
 
@@ -35,17 +37,14 @@ struct fl_block {
 	char *heap;			/* copies that did not fit in area */
 	void *owner;			/* engine-private (the pool's bookkeeping) */
 	pid_t pid;			/* the child on it (pool: the parked one) */
-	/* pool: what the parked child knows of its birth, and its caller */
-	pid_t creator;			/* the process that made it */
-	/* The spawning thread's own scheduling and affinity, read by it before
-	 * the hand-off: the thread may be gone when the child catches up. */
-	struct fl_sched_attr caller_sched;
-	unsigned long caller_cpus[16];
-	long caller_cpus_len;		/* sched_getaffinity's answer, or -errno */
-	bool caller_nnp;		/* its no_new_privs (per thread too) */
-	uint64_t born_ignored;		/* its ignored signals, read at birth */
-	struct rlimit born_limits[16];
-	int born_nice;
+	/* pool: the process that made the parked child, what the child is
+	 * (read at its birth, or the error that read met), and what the
+	 * spawning thread is at the hand-off (state.h) */
+	pid_t creator;
+	uint32_t filters;		/* the seccomp filters of the thread that made it */
+	int have_error;
+	struct fl_state have, want;
+	gid_t have_groups[FL_POOL_GROUPS], want_groups[FL_POOL_GROUPS];
 	struct fl_job job;		/* what the child runs */
 	char area[FL_BLOCK_AREA];
 };
@@ -62,16 +61,6 @@ struct fl_arec {
 	int status;			/* the wait status, if the library reaped the child */
 	bool settled, reaped;
 };
-
-/* Code of ours that runs in a child between clone and exec, outside child.c
- * (the pool's parked children, the zygote's children): not instrumented, no
- * stack protector, as child.c, which the Makefile builds so. */
-#if defined(__clang__)
-#define FL_CHILD_SIDE __attribute__((no_sanitize("address", "undefined", "thread"), no_stack_protector, noinline))
-#else
-#define FL_CHILD_SIDE __attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread, \
-				     optimize("no-stack-protector"), noinline))
-#endif
 
 /* The lock of blocks and records; pool engine code takes it too. */
 extern pthread_mutex_t fl_async_lock;

@@ -115,9 +115,23 @@ struct fl_job {
 	/* zygote: run after the actions, before exec (FL_STEP_CALLBACK on failure) */
 	int (*hook)(struct fl_job *job);
 	void *hook_arg;
+	/* fl_spawn_fn's callback and its data, for the zygote to run */
+	int (*fn)(void *data, size_t len);
+	const void *fn_data;
+	size_t fn_len;
 	uint64_t mask;		/* the caller's mask, in the kernel's 64 bits: the child's at exec */
 	volatile struct fl_slot slot;	/* written by the child only on failure */
 };
+
+/* Code of ours that runs in a child between clone and exec, outside child.c
+ * (the pool's parked children, the zygote's children, the state transfer):
+ * not instrumented, no stack protector, as child.c, which the Makefile builds so. */
+#if defined(__clang__)
+#define FL_CHILD_SIDE __attribute__((no_sanitize("address", "undefined", "thread"), no_stack_protector, noinline))
+#else
+#define FL_CHILD_SIDE __attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread, \
+				     optimize("no-stack-protector"), noinline))
+#endif
 
 /* child.c: runs the actions and execs; never returns.  The only code run
  * between clone and exec. */
@@ -138,6 +152,8 @@ int fl_engine_posix(struct fl_job *job, fl_child *child);
 int fl_engine_clone(struct fl_job *job, fl_child *child);
 
 bool fl_engine_implemented(int engine);
+/* The largest data fl_spawn_fn takes (it travels in the zygote's request). */
+#define FL_FN_DATA_MAX (32u << 20)
 /* engine.c: runs the job on ENGINE (implemented, not auto). */
 int fl_engine_run(int engine, struct fl_job *job, fl_child *child);
 

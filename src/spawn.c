@@ -45,7 +45,9 @@ static int argc_of(char *const *argv)
 	return n;
 }
 
-FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report)
+/* fl_spawn, and fl_spawn_fn's callback FN (with its data) for the zygote. */
+static int spawn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *, size_t), const void *fn_data,
+		 size_t fn_len, fl_child *child, fl_report *report)
 {
 	struct fl_job job;
 	char *default_argv[2], *sh_small[64], **sh_heap = NULL;
@@ -59,6 +61,9 @@ FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *ch
 	}
 	memset(&job, 0, offsetof(struct fl_job, mask));
 	job.spec = spec;
+	job.fn = fn;
+	job.fn_data = fn_data;
+	job.fn_len = fn_len;
 	job.argv = args && args->argv ? args->argv : spec->argv;
 	if (!job.argv) {
 		default_argv[0] = spec->path ? spec->path : (char *)"";
@@ -106,6 +111,27 @@ out:
 	if (ret < 0 && report)
 		report->error = -ret;
 	return ret;
+}
+
+FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report)
+{
+	return spawn(spec, args, NULL, NULL, 0, child, report);
+}
+
+FL_API int fl_spawn_fn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *data, size_t len),
+		       const void *data, size_t len, fl_child *child, fl_report *report)
+{
+	struct fl_spec copy;
+
+	if (report)
+		*report = (fl_report){ EINVAL, FL_STEP_SPAWN };
+	if (!spec || !fn || (len && !data) || len > FL_FN_DATA_MAX)
+		return -EINVAL;
+	/* The template as it is, on the zygote: a shallow copy, read only
+	 * while the request is built. */
+	copy = *spec;
+	copy.engine = FL_ENGINE_ZYGOTE;
+	return spawn(&copy, args, fn, data, len, child, report);
 }
 
 /* Describes step INDEX of the spawn, looking in the template's list, then

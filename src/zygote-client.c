@@ -2,8 +2,9 @@
 /*
  * The zygote engine: a small single-threaded helper process, forked from the
  * caller early (fl_zygote_start, or the first spawn), makes the children.  A
- * spawn is a request over a SOCK_SEQPACKET socketpair; the fds the child needs
- * travel with it (SCM_RIGHTS), and the child's pidfd comes back the same way.
+ * spawn is a request over a SOCK_SEQPACKET socketpair (zygote.h); the fds the
+ * child needs travel with it (SCM_RIGHTS), and the child's pidfd comes back
+ * the same way.  This is the caller's side; zygote-server.c the zygote's.
  *
  * Why: the caller's size never matters (the zygote's address space is the
  * caller's as it was at the start), and a user callback may run in the child
@@ -13,21 +14,25 @@
  * caller's own child, not the zygote's, so it is waited for, signalled and
  * reaped through its pidfd like any other (no exit-status relay is needed),
  * its parent pid is the caller's, and its exit sends the caller SIGCHLD.
- * Without a callback the zygote's child shares the zygote's memory (CLONE_VM |
- * CLONE_VFORK), as the clone engine's does the caller's; with one it is a
- * fork of the zygote, and reports a failure down a pipe.
+ * (So the zygote itself must be a SIGCHLD child of the caller: CLONE_PARENT
+ * gives the child its maker's exit signal.  A waitpid(-1) of the caller
+ * therefore sees the zygote, and waits while it lives.)
  *
  * A child must look, at exec, like one the clone engine makes at the moment
- * of the spawn, but the zygote froze the caller's state at its start.  So the
- * request carries the caller's current state, and the child takes it on
- * before the actions: its fd table (the caller's fds that survive exec and the
- * ones the actions name, at their numbers, with their close-on-exec flags),
- * cwd, umask, signal mask, ignored signals, rlimits, nice value, scheduling
- * policy, CPU affinity, I/O priority, personality, timer slack,
- * no_new_privs, uids, gids and groups, capabilities (the five sets),
- * environment.  What stays the zygote's (the caller's at the start):
- * process group and session, namespaces, cgroup, root directory,
- * oom_score_adj (a /proc file: two more opens a spawn).  Seccomp
+ * of the spawn, but the zygote froze the caller's state at its start.  So
+ * each spawn sends the caller's state of that moment, taken by a snapshot: a
+ * clone of the spawning thread without CLONE_FILES or CLONE_FS, made on the
+ * thread's kept stack (CLONE_VM | CLONE_VFORK, as the clone engine's child).
+ * The kernel copies the fd table and the fs at that clone at one instant, so
+ * what the snapshot sends (every fd without close-on-exec, the ones the
+ * steps name, the cwd, the umask) is the caller's table of one instant,
+ * whatever other threads open or close meanwhile; it captures the rest of
+ * the state (state.h) as a fork of the thread has it.  Being a process of
+ * its own, it can make room for the fds it needs (its own RLIMIT_NOFILE), so
+ * a caller with a full fd table can still spawn.
+ *
+ * What stays the zygote's (the caller's at the start): process group and
+ * session, namespaces, cgroup, root directory, oom_score_adj.  Seccomp
  * filters (and a real-time thread's timer slack of 0) cannot be given: a
  * caller whose are not the zygote's gets a new zygote, forked from it at
  * that spawn.
@@ -38,27 +43,20 @@
  * the request retried once.  After fork() the child process does not use
  * the parent's zygote: the zygote's children would be the parent's.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
-#include <linux/prctl.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "inflight.h"
-#include "sys.h"
+#include "internal.h"
 #include "zygote.h"
 
 /* ---- the zygote's state, in the caller ------------------------------------ */
@@ -66,14 +64,7 @@
 static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
 static int zsock = -1, zpidfd = -1;
 static pid_t zpid = -1;
-static uint32_t zfilters;	/* the seccomp filters it was forked with */
-static int64_t zslack;		/* and timer slack */
 static pthread_once_t zatfork_once = PTHREAD_ONCE_INIT;
-static __thread struct {
-	int (*fn)(void *, size_t);
-	const void *data;
-	size_t len;
-} pending_fn;
 
 /* The forked child is not the zygote's caller: its spawns would make
  * children of the parent.  It forgets the zygote (closing is all it takes:
@@ -129,12 +120,6 @@ static int start_locked(void)
 		return 0;
 	caller = getpid();
 	main_thread = syscall(SYS_gettid) == caller;
-	{
-		struct status_info st;
-
-		zfilters = fl_read_status(&st) == 0 ? st.filters : 0;
-		zslack = prctl(PR_GET_TIMERSLACK);
-	}
 	pthread_once(&zatfork_once, zregister_atfork);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
@@ -188,8 +173,6 @@ FL_API pid_t fl_zygote_pid(void)
 	pthread_mutex_unlock(&zlock);
 	return pid;
 }
-
-/* ---- the request, built in the caller ------------------------------------- */
 
 struct buf {
 	char *p;
@@ -268,6 +251,8 @@ static void put_actions(struct buf *b, struct zreq *q, const struct fl_actions *
 	if (!acts || !acts->n)
 		return;
 	off = put(b, NULL, (size_t)acts->n * sizeof(struct zact));
+	if (b->err)
+		return;
 	q = (struct zreq *)b->p;	/* put may move the buffer */
 	q->nacts[list] = (uint32_t)acts->n;
 	q->off_acts[list] = off;
@@ -279,15 +264,19 @@ static void put_actions(struct buf *b, struct zreq *q, const struct fl_actions *
 		size_t len = action_data_len(a);
 		uint32_t data = len ? put(b, a->data, len) : 0;
 
+		if (b->err)
+			return;
 		za = (struct zact *)(b->p + off) + i;
 		*za = (struct zact){ a->op, a->flags, a->fd, a->fd2, a->arg, a->arg2, a->size, data, (uint32_t)len };
 	}
 	off = put(b, acts->order, (size_t)acts->n * sizeof(int));
-	((struct zreq *)b->p)->off_order[list] = off;
+	if (!b->err)
+		((struct zreq *)b->p)->off_order[list] = off;
 }
 
-/* Whether an action names FD as an fd the caller has (and the child needs). */
-static bool names_fd(const struct fl_job *job, int fd)
+/* Whether an action names FD as an fd the caller has (and the child needs).
+ * Run by the snapshot: child side. */
+static FL_CHILD_SIDE bool names_fd(const struct fl_job *job, int fd)
 {
 	for (int list = 0; list < 2; list++) {
 		const struct fl_actions *acts = job->acts[list];
@@ -314,129 +303,32 @@ static bool names_fd(const struct fl_job *job, int fd)
 	return false;
 }
 
-/* The fds to send: grown as needed, kept per thread like the request
- * buffer, so a spawn allocates nothing once the thread has made one. */
-struct fdvec {
-	int *v;
-	int n, cap;
-};
-
-static int fdvec_add(struct fdvec *f, int fd)
-{
-	if (f->n == f->cap) {
-		int cap = f->cap ? 2 * f->cap : 64;
-		int *v = realloc(f->v, (size_t)cap * sizeof(int));
-
-		if (!v)
-			return -ENOMEM;
-		f->v = v;
-		f->cap = cap;
-	}
-	f->v[f->n++] = fd;
-	return 0;
-}
-
-/*
- * The caller's fd table as the child needs it, appended to B as (number,
- * kind) pairs; the fds to send appended to FDS.  Sent: every fd without
- * close-on-exec (it survives the exec), every fd a step names, the
- * template's exec fd.  A placeholder for the other close-on-exec fds up to
- * the highest fd a step makes (see FD_PLACEHOLDER).  The library's own
- * transient fds (the listing's, the cwd's) are opened outside this scan.
- */
-static int collect_fds(const struct fl_job *job, struct buf *b, struct fdvec *fds, uint32_t *ntable)
-{
-	char dbuf[4096];
-	int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int high = job->acts[0]->max_fd;
-	long n;
-
-	if (job->acts[1] && job->acts[1]->max_fd > high)
-		high = job->acts[1]->max_fd;
-	if (dir < 0)
-		return -errno;
-	*ntable = 0;
-	while ((n = fl_sys3(__NR_getdents64, dir, dbuf, sizeof(dbuf))) > 0) {
-		for (long off = 0; off < n;) {
-			struct dirent64 *d = (struct dirent64 *)(dbuf + off);
-			int32_t entry[2];
-			int fd, flags;
-			char *end;
-
-			off += d->d_reclen;
-			fd = (int)strtol(d->d_name, &end, 10);
-			if (*end || end == d->d_name || fd == dir)
-				continue;
-			flags = fcntl(fd, F_GETFD);
-			if (flags < 0)
-				continue;
-			entry[0] = fd;
-			if (!(flags & FD_CLOEXEC))
-				entry[1] = FD_KEEP;
-			else if (fd == job->exec_fd || names_fd(job, fd))
-				entry[1] = FD_CLOEXEC_REAL;
-			else if (fd <= high)
-				entry[1] = FD_PLACEHOLDER;
-			else
-				continue;
-			if (entry[1] != FD_PLACEHOLDER && fdvec_add(fds, fd) < 0) {
-				close(dir);
-				return -ENOMEM;
-			}
-			put(b, entry, sizeof(entry));
-			(*ntable)++;
-		}
-	}
-	close(dir);
-	return n < 0 ? (int)n : b->err;
-}
-
-/* Builds the request for JOB: the data into B, the fds to send into FDS
- * (the cwd's first, opened here: *CWD, for the caller to close). */
-static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *fds, int *cwd)
+/* Builds the request for JOB into B: all but the state, which the
+ * snapshot fills in.  Room for GROUPS_CAP supplementary groups. */
+static int build_request(const struct fl_job *job, struct buf *b, uint32_t groups_cap)
 {
 	const struct fl_spec *spec = job->spec;
-	struct status_info st;
 	struct zreq *q;
-	uint32_t off, n, ntable = 0;
-	int ret;
+	uint32_t off, n;
 
 	b->len = 0;
 	b->err = 0;
-	fds->n = 0;
-	ret = fl_read_status(&st);
-	if (ret < 0)
-		return ret;
 	put(b, NULL, sizeof(struct zreq));
 	if (b->err)
 		return b->err;
 	q = (struct zreq *)b->p;
 	q->magic = ZMAGIC;
-	q->umask = st.umask;
-	q->ignored = st.ignored;
-	q->nnp = st.nnp;
-	q->caps = st.caps;
-	q->filters = st.filters;
-	fl_read_misc(&q->ioprio, &q->persona, &q->slack);
-	q->ruid = st.uid[0], q->euid = st.uid[1], q->suid = st.uid[2], q->fsuid = st.uid[3];
-	q->rgid = st.gid[0], q->egid = st.gid[1], q->sgid = st.gid[2], q->fsgid = st.gid[3];
-	fl_read_limits(q->limits, &q->nice, q->cpuset, &q->cpuset_len);
-	if (fl_sys_sched_get(0, &q->sched) == 0) {
-		/* The clone engine's child is a fork of this thread. */
-		fl_sched_forked(&q->sched);
-		q->nice = q->sched.nice;
-	}
+	q->want_pidfd = !(spec->flags & FL_SPEC_NO_PIDFD) && fl_has(FL_FEAT_CLONE_PIDFD);
 	q->spec_flags = spec->flags;
 	q->parent_pid = job->parent_pid;
 	q->cgroup_step = job->cgroup_step;
 	q->exec_fd = job->exec_fd;
-	fl_sys_sigprocmask(SIG_BLOCK, NULL, (sigset_t *)&q->mask);
 	q->search_next = spec->search_next;
 	q->search_eacces = spec->search_eacces;
 	q->sh = job->sh_argv != NULL;
-	q->ngroups = st.ngroups;
+	q->groups_cap = groups_cap;
 
-	off = put(b, st.groups, st.ngroups * sizeof(gid_t));
+	off = put(b, NULL, groups_cap * sizeof(gid_t));
 	((struct zreq *)b->p)->off_groups = off;
 	off = put_str(b, spec->path);
 	((struct zreq *)b->p)->off_path = off;
@@ -450,100 +342,264 @@ static int build_request(const struct fl_job *job, struct buf *b, struct fdvec *
 	((struct zreq *)b->p)->off_envp = off, ((struct zreq *)b->p)->envc = n;
 	put_actions(b, (struct zreq *)b->p, job->acts[0], 0);
 	put_actions(b, (struct zreq *)b->p, job->acts[1], 1);
-	if (pending_fn.fn) {
-		off = put(b, pending_fn.data, pending_fn.len);
+	if (job->fn) {
+		off = put(b, job->fn_data, job->fn_len);
 		q = (struct zreq *)b->p;
 		q->has_fn = 1;
-		q->fn = (uintptr_t)pending_fn.fn;
+		q->fn = (uintptr_t)job->fn;
 		q->off_fn_data = off;
-		q->fn_len = (uint32_t)pending_fn.len;
+		q->fn_len = (uint32_t)job->fn_len;
 	}
-
-	/* The cwd first, then the table's real fds in table order. */
-	if (fdvec_add(fds, -1) < 0)
-		return -ENOMEM;
-	off = put(b, NULL, 0);
-	ret = collect_fds(job, b, fds, &ntable);
-	if (ret < 0)
-		return ret;
-	/* Opened after the listing: the library's fd must not be in the table. */
-	*cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (*cwd >= 0) {
-		fds->v[0] = *cwd;
-	} else {
-		memmove(fds->v, fds->v + 1, (size_t)(--fds->n) * sizeof(int));
-	}
-	q = (struct zreq *)b->p;
-	q->has_cwd = *cwd >= 0;
-	q->off_table = off;
-	q->ntable = ntable;
-	q->nfds = (uint32_t)fds->n;
-	q->size = (uint32_t)b->len;
-	return b->err;
+	if (b->err)
+		return b->err;
+	if (b->len > MAX_REQUEST)
+		return -E2BIG;
+	((struct zreq *)b->p)->size = (uint32_t)b->len;
+	return 0;
 }
 
-/* Sends the request and reads the reply.  -EPIPE or -ECONNRESET: the zygote
- * is gone. */
-static int exchange(struct buf *b, int *fds, int nfds, struct zreply *rep, int *pidfd)
+/* ---- the snapshot: a clone of the spawning thread sends the request ------------ */
+
+struct snap {
+	const struct fl_job *job;
+	struct buf *b;
+	int sock;
+	int error;		/* the snapshot's, or 0 */
+};
+
+/* Child side, all of it: the snapshot runs on the caller's memory between
+ * clone and its exit (child.c's rules). */
+
+/* Sends the fd table part in PART (N entries) with its FDS. */
+static FL_CHILD_SIDE int send_part(int sock, int32_t *part, uint32_t n, const int *fds, int nfds, bool last)
 {
-	struct zreq *q = (struct zreq *)b->p;
-	int first = nfds < FDS_PER_MSG ? nfds : FDS_PER_MSG, memfd = -1, ret;
-	int got;
-	long n;
+	struct ztable *t = (struct ztable *)part;
 
-	ret = b->len <= INLINE_MAX ? fl_zmsg_send(zsock, b->p, b->len, fds, first) : -EMSGSIZE;
-	if (ret == -EMSGSIZE) {
-		/* Too big for one datagram: the request goes in a memfd, sent as
-		 * the first fd, with the header alone in the message. */
-		int *with = malloc((size_t)(nfds + 1) * sizeof(int));
-		struct zreq head = *q;
+	t->magic = ZTABLE;
+	t->n = n;
+	t->last = last;
+	return fl_zmsg_send(sock, part, sizeof(*t) + n * 2 * sizeof(int32_t), fds, nfds);
+}
 
-		memfd = memfd_create("forkless-zygote", MFD_CLOEXEC);
-		if (!with || memfd < 0 || write(memfd, b->p, b->len) != (ssize_t)b->len) {
-			free(with);
-			if (memfd >= 0)
-				close(memfd);
-			return -ENOMEM;
+/* The next open fd at or after *POS: from the /proc listing DIR if there is
+ * one, else by asking each number up to LIMIT.  -1 at the end. */
+struct fd_walk {
+	int dir;
+	char buf[1024];
+	long len, off;
+	int next, limit;
+};
+
+static FL_CHILD_SIDE int next_fd(struct fd_walk *w)
+{
+	if (w->dir < 0) {
+		while (w->next < w->limit)
+			if (fl_sys_fcntl(w->next++, F_GETFD, 0) >= 0)
+				return w->next - 1;
+		return -1;
+	}
+	for (;;) {
+		if (w->off >= w->len) {
+			w->len = fl_sys3(__NR_getdents64, w->dir, w->buf, sizeof(w->buf));
+			w->off = 0;
+			if (w->len <= 0)
+				return -1;
 		}
-		with[0] = memfd;
-		memcpy(with + 1, fds, (size_t)nfds * sizeof(int));
-		head.in_memfd = 1;
-		head.nfds = (uint32_t)nfds + 1;
-		nfds++;
-		first = nfds < FDS_PER_MSG ? nfds : FDS_PER_MSG;
-		ret = fl_zmsg_send(zsock, &head, sizeof(head), with, first);
-		for (int sent = first; ret == 0 && sent < nfds; sent += FDS_PER_MSG) {
-			uint32_t tag = ZMORE;
-			int k = nfds - sent < FDS_PER_MSG ? nfds - sent : FDS_PER_MSG;
+		{
+			/* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name */
+			const char *d = w->buf + w->off, *name = d + 19;
+			unsigned short reclen = (unsigned short)((unsigned char)d[16] | (unsigned char)d[17] << 8);
+			int fd = 0;
 
-			ret = fl_zmsg_send(zsock, &tag, sizeof(tag), with + sent, k);
-		}
-		free(with);
-		close(memfd);
-	} else {
-		for (int sent = first; ret == 0 && sent < nfds; sent += FDS_PER_MSG) {
-			uint32_t tag = ZMORE;
-			int k = nfds - sent < FDS_PER_MSG ? nfds - sent : FDS_PER_MSG;
-
-			ret = fl_zmsg_send(zsock, &tag, sizeof(tag), fds + sent, k);
+			w->off += reclen;
+			if (*name < '0' || *name > '9')
+				continue;	/* . and .. */
+			for (; *name; name++)
+				fd = fd * 10 + (*name - '0');
+			if (fd != w->dir)
+				return fd;
 		}
 	}
+}
+
+static FL_CHILD_SIDE int snapshot_table(const struct snap *sn, int cwd, int skip)
+{
+	const struct fl_job *job = sn->job;
+	int32_t part[3 + 2 * FDS_PER_MSG];
+	int fds[FDS_PER_MSG + 1], nfds = 0, high = job->acts[0]->max_fd, fd, ret;
+	uint32_t n = 0;
+	struct fd_walk w = { .dir = -1 };
+	struct rlimit nofile;
+
+	if (job->acts[1] && job->acts[1]->max_fd > high)
+		high = job->acts[1]->max_fd;
+	fds[nfds++] = cwd;
+	w.dir = fl_sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (w.dir < 0) {
+		/* No /proc, or not one fd free even after making room: ask
+		 * every number the table can hold. */
+		if (fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, NULL, &nofile) < 0)
+			return w.dir;
+		w.limit = nofile.rlim_cur > MAX_TABLE ? (int)MAX_TABLE : (int)nofile.rlim_cur;
+	}
+	while ((fd = next_fd(&w)) >= 0) {
+		int flags, kind;
+
+		if (fd == cwd || fd == skip)
+			continue;
+		flags = fl_sys_fcntl(fd, F_GETFD, 0);
+		if (flags < 0)
+			continue;
+		if (!(flags & FD_CLOEXEC))
+			kind = FD_KEEP;
+		else if (fd == job->exec_fd || names_fd(job, fd))
+			kind = FD_CLOEXEC_REAL;
+		else if (fd <= high)
+			kind = FD_PLACEHOLDER;
+		else
+			continue;
+		part[3 + 2 * n] = fd;
+		part[3 + 2 * n + 1] = kind;
+		n++;
+		if (kind != FD_PLACEHOLDER)
+			fds[nfds++] = fd;
+		if (n == FDS_PER_MSG || nfds == FDS_PER_MSG + 1) {
+			if ((ret = send_part(sn->sock, part, n, fds, nfds, false)) < 0)
+				goto out;
+			n = 0;
+			nfds = 0;
+		}
+	}
+	ret = send_part(sn->sock, part, n, fds, nfds, true);
+out:
+	if (w.dir >= 0)
+		fl_sys_close(w.dir);
+	return ret;
+}
+
+static FL_CHILD_SIDE int snapshot_main(void *arg)
+{
+	struct snap *sn = arg;
+	struct buf *b = sn->b;
+	struct zreq *q = (struct zreq *)b->p;
+	struct rlimit nofile, room;
+	int cwd, memfd = -1, ret;
+
+	/* Room for its own fds (the listing, the cwd, a memfd), in this
+	 * process only; the caller's limit is what is sent. */
+	if ((ret = (int)fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, NULL, &nofile)) < 0)
+		goto out;
+	room = nofile;
+	room.rlim_cur = room.rlim_max;
+	if (room.rlim_cur != nofile.rlim_cur)
+		fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, &room, NULL);
+	ret = fl_state_capture(&q->state, (gid_t *)(b->p + q->off_groups), q->groups_cap);
 	if (ret < 0)
-		return ret == -ENOTCONN ? -EPIPE : ret;
+		goto out;
+	q->state.limits[RLIMIT_NOFILE] = nofile;
+	if (q->state.ngroups > q->groups_cap) {
+		ret = -ENOSPC;	/* the caller makes room and asks again */
+		goto out;
+	}
+	q->umask = (uint32_t)fl_sys1(__NR_umask, 0);
+	fl_sys1(__NR_umask, q->umask);
+	cwd = fl_sys_openat(AT_FDCWD, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+	if (cwd < 0) {
+		ret = cwd;
+		goto out;
+	}
+	if (b->len <= INLINE_MAX) {
+		ret = fl_zmsg_send(sn->sock, b->p, b->len, NULL, 0);
+	} else {
+		/* Too big for one datagram: the request goes in a memfd, sent
+		 * with its header alone. */
+		size_t done = 0;
+
+		q->in_memfd = 1;
+		memfd = (int)fl_sys2(__NR_memfd_create, "forkless-zygote", MFD_CLOEXEC);
+		ret = memfd;
+		while (memfd >= 0 && done < b->len) {
+			long n = fl_sys_write(memfd, b->p + done, b->len - done);
+
+			if (n <= 0) {
+				ret = n < 0 ? (int)n : -EIO;
+				break;
+			}
+			done += (size_t)n;
+		}
+		if (memfd >= 0 && done == b->len)
+			ret = fl_zmsg_send(sn->sock, q, sizeof(*q), &memfd, 1);
+	}
+	if (ret >= 0)
+		ret = snapshot_table(sn, cwd, memfd);
+out:
+	sn->error = ret < 0 ? ret : 0;
+	return 0;
+}
+
+/* Sends JOB's request (built in B) through a snapshot and reads the reply.
+ * -EPIPE or -ECONNRESET: the zygote is gone. */
+static int exchange(struct fl_job *job, struct buf *b, struct zreply *rep, int *pidfd)
+{
+	struct snap sn = { job, b, zsock, 0 };
+	struct fl_saved saved;
+	char *stack = fl_stack_of_thread();
+	siginfo_t si;
+	int got;
+	long pid, n;
+
+	if (!stack)
+		return -ENOMEM;
+	/* The snapshot runs on our memory with no handler of ours allowed:
+	 * every signal blocked around it, the mask of the moment sent. */
+	fl_signals_block(job, &saved);
+	((struct zreq *)b->p)->mask = job->mask;
+#ifdef FL_HAVE_CLONE3_ASM
+	{
+		struct fl_clone_args ca = {
+			.flags = CLONE_VM | CLONE_VFORK,
+			/* No exit signal: a waitpid(-1) of the caller never sees
+			 * it, and it is reaped here. */
+			.exit_signal = 0,
+			.stack = (uintptr_t)stack,
+			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
+		};
+
+		pid = fl_has(FL_FEAT_CLONE3) ? fl_clone3(&ca, snapshot_main, &sn) : -ENOSYS;
+	}
+	if (pid == -ENOSYS)
+#endif
+	{
+		pid = clone(snapshot_main, stack + FL_STACK_SIZE + FL_STACK_GUARD, CLONE_VM | CLONE_VFORK, &sn);
+		if (pid < 0)
+			pid = -errno;
+	}
+	fl_signals_restore(&saved);
+	if (pid < 0)
+		return (int)pid;
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+		;
+	if (sn.error)
+		return sn.error == -ENOTCONN ? -EPIPE : sn.error;
 	n = fl_zmsg_recv(zsock, rep, sizeof(*rep), pidfd, 1, &got);
-	if (n == 0)
-		return -ECONNRESET;
-	if (n < 0)
-		return (int)n;
 	if (!got)
 		*pidfd = -1;
+	if (n == 0)
+		return -ECONNRESET;
+	if (n == -EMFILE)
+		/* No fd was free for the pidfd: the child is handled by its pid,
+		 * safe while it is ours and not reaped (fl_child_wait). */
+		n = sizeof(*rep);
+	if (n < 0)
+		return (int)n;
 	return n == sizeof(*rep) ? 0 : -EPROTO;
 }
 
-/* Each thread's request buffer and fd list, kept from spawn to spawn. */
+/* Each thread's request buffer, kept from spawn to spawn, so a spawn
+ * allocates nothing once the thread has made one. */
 struct ztls {
 	struct buf b;
-	struct fdvec fds;
+	uint32_t groups_cap;
 };
 
 static pthread_key_t tls_key;
@@ -555,7 +611,6 @@ static void tls_free(void *arg)
 	struct ztls *t = arg;
 
 	free(t->b.p);
-	free(t->fds.v);
 	free(t);
 }
 
@@ -567,78 +622,62 @@ static void tls_make_key(void)
 int fl_engine_zygote(struct fl_job *job, fl_child *child)
 {
 	struct zreply rep;
-	int cwd = -1, pidfd = -1, ret, cancel;
+	int pidfd = -1, ret, cancel;
+	bool restarted = false, retried = false;
 
 	if (!tls) {
 		pthread_once(&tls_once, tls_make_key);
 		tls = calloc(1, sizeof(*tls));
 		if (!tls)
 			return -ENOMEM;
+		tls->groups_cap = 64;
 		pthread_setspecific(tls_key, tls);
 	}
 	/* A cancellation inside the exchange would leave the protocol half
 	 * way: not here. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-	ret = build_request(job, &tls->b, &tls->fds, &cwd);
-	if (ret == 0) {
-		const struct zreq *q = (const struct zreq *)tls->b.p;
-
-		pthread_mutex_lock(&zlock);
-		/* What no child can be given: seccomp filters, and a timer slack
-		 * of 0 (a real-time thread's, kept by a fork with reset-on-fork:
-		 * prctl takes 0 for "the default").  If the calling thread's are
-		 * not the zygote's, a zygote forked from it now has them. */
-		if (zsock >= 0 && (q->filters != zfilters || (q->slack == 0) != (zslack == 0)))
-			stop_locked();
-		for (int attempt = 0; attempt < 2; attempt++) {
-			ret = start_locked();
-			if (ret < 0)
-				break;
-			ret = exchange(&tls->b, tls->fds.v, tls->fds.n, &rep, &pidfd);
-			if (ret != -EPIPE && ret != -ECONNRESET)
-				break;
+	ret = build_request(job, &tls->b, tls->groups_cap);
+	pthread_mutex_lock(&zlock);
+	while (ret == 0) {
+		ret = start_locked();
+		if (ret < 0)
+			break;
+		ret = exchange(job, &tls->b, &rep, &pidfd);
+		if (ret == -ENOSPC) {
+			/* More groups than room: the snapshot said how many. */
+			tls->groups_cap = ((struct zreq *)tls->b.p)->state.ngroups;
+			ret = build_request(job, &tls->b, tls->groups_cap);
+			continue;
+		}
+		if ((ret == -EPIPE || ret == -ECONNRESET) && !retried) {
 			/* It died (killed, crashed): reap it, start another, once. */
 			stop_locked();
+			retried = true;
+			ret = 0;
+			continue;
 		}
-		pthread_mutex_unlock(&zlock);
+		if (ret == 0 && rep.error == ZRESTART && !restarted) {
+			/* It cannot make this caller's child: one forked now can. */
+			stop_locked();
+			restarted = true;
+			continue;
+		}
+		break;
 	}
-	if (cwd >= 0)
-		close(cwd);
+	pthread_mutex_unlock(&zlock);
 	pthread_setcancelstate(cancel, NULL);
 	if (ret < 0)
 		return ret;
 	if (rep.error) {
-		job->slot.error = rep.error;
+		job->slot.error = rep.error == ZRESTART ? EAGAIN : rep.error;
 		job->slot.step = rep.step;
 		if (rep.pid > 0)
 			fl_reap_failed(rep.pid, pidfd);
 		else if (pidfd >= 0)
 			close(pidfd);
-		return -rep.error;
+		return -job->slot.error;
 	}
 	child->pid = rep.pid;
-	child->pidfd = pidfd >= 0 ? pidfd : fl_pidfd_for(rep.pid);
+	child->pidfd = pidfd;
 	return 0;
-}
-
-FL_API int fl_spawn_fn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *data, size_t len),
-		       const void *data, size_t len, fl_child *child, fl_report *report)
-{
-	struct fl_spec copy;
-	int ret;
-
-	if (report)
-		*report = (fl_report){ EINVAL, FL_STEP_SPAWN };
-	if (!spec || !fn || (len && !data) || len > MAX_REQUEST / 2)
-		return -EINVAL;
-	/* The template as it is, on the zygote: a shallow copy, read only
-	 * while the request is built. */
-	copy = *spec;
-	copy.engine = FL_ENGINE_ZYGOTE;
-	pending_fn.fn = fn;
-	pending_fn.data = data;
-	pending_fn.len = len;
-	ret = fl_spawn(&copy, args, child, report);
-	pending_fn.fn = NULL;
-	return ret;
 }

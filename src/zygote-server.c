@@ -2,16 +2,15 @@
 /*
  * The zygote's side: the process forked from the caller at fl_zygote_start
  * (or the first spawn), serving requests until the caller closes its end.
- * See zygote-client.c for the engine as a whole.
+ * Single-threaded; its children share its memory (CLONE_VM | CLONE_VFORK)
+ * but for the callback's, which are forks.  See zygote-client.c for the
+ * engine as a whole and zygote.h for what travels.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/prctl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,56 +18,187 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "inflight.h"
-#include "sys.h"
-
+#include "internal.h"
 #include "zygote.h"
 
-/* ---- what the zygote knows of itself (its state is the caller's at start) -- */
+/* ---- the messages, both sides ----------------------------------------------- */
 
-struct zself {
-	struct rlimit limits[NLIMITS];
-	int32_t nice;
-	uint8_t cpuset[CPUSET_BYTES];
-	int32_t cpuset_len;
-	uint64_t ignored;
-	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
-	uint32_t ngroups;
-	gid_t groups[NGROUPS_MAX];
-	bool nnp;
-	struct fl_caps caps;
-	struct fl_sched_attr sched;
-	int32_t ioprio;
-	uint32_t persona;
-	int64_t slack;
-};
+long fl_zmsg_recv(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds)
+{
+	char cbuf[CMSG_SPACE((FDS_PER_MSG + 1) * sizeof(int))];
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	long n;
 
-/* ---- the zygote process --------------------------------------------------- */
+	*nfds = 0;
+	do
+		n = fl_sys3(__NR_recvmsg, sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n == -EINTR);
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 
-static struct zself self;
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (int i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < maxfds)
+				fds[(*nfds)++] = fd;
+			else
+				fl_sys_close(fd);
+		}
+	}
+	if (mh.msg_flags & MSG_TRUNC)
+		return -EMSGSIZE;
+	if (mh.msg_flags & MSG_CTRUNC)
+		return -EMFILE;	/* the data is whole; fds were lost */
+	return n;
+}
+
+/* Child side too (the snapshot sends): raw syscalls, no memcpy. */
+FL_CHILD_SIDE int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE((FDS_PER_MSG + 1) * sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	long n;
+
+	if (nfds) {
+		struct cmsghdr *c = (struct cmsghdr *)cbuf.buf;
+		int *to = (int *)CMSG_DATA(c);
+
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		for (int i = 0; i < nfds; i++)
+			to[i] = fds[i];
+	}
+	do
+		n = fl_sys3(__NR_sendmsg, sock, &mh, MSG_NOSIGNAL);
+	while (n == -EINTR);
+	return n < 0 ? (int)n : 0;
+}
+
+/* ---- what the zygote is: the caller's state at its start ---------------------- */
+
+static struct fl_state self;
+static gid_t *self_groups;
+static uint32_t self_filters;
 static char *zstack;
 
-static void zself_read(void)
+static int self_read(void)
 {
-	struct status_info st;
+	uint32_t cap = 64;
 
-	fl_read_limits(self.limits, &self.nice, self.cpuset, &self.cpuset_len);
-	if (fl_read_status(&st) == 0) {
-		self.ignored = st.ignored;
-		self.ruid = st.uid[0], self.euid = st.uid[1], self.suid = st.uid[2], self.fsuid = st.uid[3];
-		self.rgid = st.gid[0], self.egid = st.gid[1], self.sgid = st.gid[2], self.fsgid = st.gid[3];
-		self.ngroups = st.ngroups;
-		memcpy(self.groups, st.groups, st.ngroups * sizeof(gid_t));
-		self.nnp = st.nnp;
-		self.caps = st.caps;
+	for (;;) {
+		gid_t *g = realloc(self_groups, cap * sizeof(gid_t));
+		int ret;
+
+		if (!g)
+			return -ENOMEM;
+		self_groups = g;
+		ret = fl_state_self(&self, g, cap);
+		if (ret < 0)
+			return ret;
+		if (self.ngroups <= cap)
+			break;
+		cap = self.ngroups;
 	}
-	fl_sys_sched_get(0, &self.sched);
-	fl_read_misc(&self.ioprio, &self.persona, &self.slack);
+	self_filters = fl_state_filters();
+	return 0;
 }
+
+/* ---- a request, received ------------------------------------------------------ */
+
+struct zin {
+	char *base;			/* the request: the inline buffer or a mapping */
+	size_t len, mapped;
+	int32_t *table;			/* (number, kind) pairs, ascending */
+	uint32_t ntable, table_cap;
+	int *fds;			/* the cwd, then the table's real ones in order */
+	int nfds, fds_cap;
+	int error;			/* why no child can be made of it */
+};
+
+/* Whether [OFF, OFF + LEN) lies inside the request. */
+static bool inside(const struct zin *in, uint64_t off, uint64_t len)
+{
+	return off <= in->len && len <= in->len - off;
+}
+
+/* Whether COUNT strings lie one after another from OFF inside it. */
+static bool strings_inside(const struct zin *in, uint32_t off, uint32_t count)
+{
+	const char *end = in->base + in->len, *s = in->base + off;
+
+	if (off >= in->len && count)
+		return false;
+	for (uint32_t i = 0; i < count; i++) {
+		const char *nul = memchr(s, 0, (size_t)(end - s));
+
+		if (!nul)
+			return false;
+		s = nul + 1;
+	}
+	return true;
+}
+
+/* A request is checked whole before anything is built from it: a lying
+ * one (offsets, counts, steps out of range) makes no child. */
+static bool request_valid(const struct zin *in)
+{
+	const struct zreq *q = (const struct zreq *)in->base;
+	uint32_t strs[] = { q->off_path, q->off_file, q->off_search };
+
+	if (in->len < sizeof(*q) || q->magic != ZMAGIC || q->size != in->len)
+		return false;
+	for (int i = 0; i < 3; i++)
+		if (strs[i] && !strings_inside(in, strs[i], 1))
+			return false;
+	if (!strings_inside(in, q->off_argv, q->argc) || !strings_inside(in, q->off_envp, q->envc) ||
+	    q->argc > MAX_REQUEST / 2 || q->envc > MAX_REQUEST / 2)
+		return false;
+	if (q->state.ngroups > q->groups_cap || q->groups_cap > 65536 ||
+	    !inside(in, q->off_groups, (uint64_t)q->groups_cap * sizeof(gid_t)))
+		return false;
+	if (q->has_fn && !inside(in, q->off_fn_data, q->fn_len))
+		return false;
+	for (int list = 0; list < 2; list++) {
+		const struct zact *a = (const struct zact *)(in->base + q->off_acts[list]);
+		const int *order = (const int *)(in->base + q->off_order[list]);
+		uint32_t n = q->nacts[list];
+
+		if (!n)
+			continue;
+		if (n > MAX_REQUEST / sizeof(*a) || q->off_acts[list] % 8 || q->off_order[list] % 8 ||
+		    !inside(in, q->off_acts[list], (uint64_t)n * sizeof(*a)) ||
+		    !inside(in, q->off_order[list], (uint64_t)n * sizeof(int)))
+			return false;
+		for (uint32_t i = 0; i < n; i++) {
+			if (a[i].op >= FL_OP_COUNT || order[i] < 0 || (uint32_t)order[i] >= n ||
+			    !inside(in, a[i].data_off, a[i].data_len) || (a[i].data_len && a[i].size > a[i].data_len))
+				return false;
+			/* A path is a string inside its data. */
+			if ((a[i].op == FL_OP_OPEN || a[i].op == FL_OP_CHDIR) && !a[i].size &&
+			    (!a[i].data_len || in->base[a[i].data_off + a[i].data_len - 1]))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the child ------------------------------------------------------------------ */
 
 /* Everything a zygote child needs, laid out by the zygote from a request. */
 struct zjob {
@@ -77,42 +207,45 @@ struct zjob {
 	struct fl_actions acts[2];
 	const struct zreq *req;
 	const char *base;		/* the request */
-	int *fds;			/* received, in the zygote's numbering */
-	int *moved;			/* the child's copies of them (the zygote's fds stay as they are) */
+	const struct zin *in;
+	int *moved;			/* the child's copies of the received fds */
 	int report_w;			/* callback mode: the report pipe's write end */
+	struct fl_state have;		/* the zygote's state, as the child changes it */
 };
 
-static FL_CHILD_SIDE int bytes_differ(const void *a, const void *b, size_t n)
-{
-	const unsigned char *x = a, *y = b;
-
-	for (size_t i = 0; i < n; i++)
-		if (x[i] != y[i])
-			return 1;
-	return 0;
-}
-
 /*
- * The zygote's child takes on the caller's state.  Child-side rules (see
- * child.c): raw syscalls, nothing written but our own job.  The fds: every
- * received one first goes above the highest target (so no target clobbers a
- * source), then everything below is closed, then each lands on its number
- * with its flag, then the rest above is closed but for the two the library
- * still needs (exec fd, report pipe), which are already above.
+ * The zygote's child takes on the caller's fd table, cwd and umask of the
+ * snapshot, then the rest of its state (child-state.c).  Child-side rules
+ * (see child.c): raw syscalls, nothing written but our own job.  The fds:
+ * every received one first goes above the highest target (so no target
+ * clobbers a source), then everything below is closed, then each lands on
+ * its number with its flag, then the rest above is closed but for the two
+ * the library still needs (exec fd, report pipe), which are already above.
  */
-static FL_CHILD_SIDE int take_state(struct zjob *z)
+static FL_CHILD_SIDE int take_fds(struct zjob *z)
 {
-	const struct zreq *q = z->req;
-	const int32_t *table = (const int32_t *)(z->base + q->off_table);
-	int top = -1, filler = -1, next = q->has_cwd, ret;
+	const struct zin *in = z->in;
+	struct rlimit *nofile = &z->have.limits[RLIMIT_NOFILE];
+	int top = -1, filler = -1, next = 1, ret;
 
-	for (uint32_t i = 0; i < q->ntable; i++)
-		if (table[2 * i] > top)
-			top = table[2 * i];
-	if (q->has_cwd && (ret = (int)fl_sys1(__NR_fchdir, z->fds[0])) < 0)
+	for (uint32_t i = 0; i < in->ntable; i++)
+		if (in->table[2 * i] > top)
+			top = in->table[2 * i];
+	/* Room up to the highest number the table needs and the copies
+	 * above it: the caller may hold fds above its own limit (opened
+	 * before it was lowered).  Its limit comes back with the state. */
+	if ((uint64_t)top + (uint64_t)in->nfds + 2 > nofile->rlim_cur) {
+		struct rlimit room = { (rlim_t)top + (rlim_t)in->nfds + 64, (rlim_t)top + (rlim_t)in->nfds + 64 };
+
+		if (room.rlim_max < nofile->rlim_max)
+			room.rlim_max = nofile->rlim_max;
+		if (fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, &room, NULL) == 0)
+			*nofile = room;
+	}
+	if ((ret = (int)fl_sys1(__NR_fchdir, in->fds[0])) < 0)
 		return ret;
-	for (uint32_t i = 0; i < q->nfds; i++) {
-		int moved = fl_sys_fcntl(z->fds[i], F_DUPFD_CLOEXEC, top + 1);
+	for (int i = 1; i < in->nfds; i++) {
+		int moved = fl_sys_fcntl(in->fds[i], F_DUPFD_CLOEXEC, top + 1);
 
 		if (moved < 0)
 			return moved;
@@ -127,93 +260,38 @@ static FL_CHILD_SIDE int take_state(struct zjob *z)
 	}
 	if (top >= 0 && (ret = fl_sys_close_range(0, (unsigned)top, 0)) < 0)
 		return ret;
-	for (uint32_t i = 0; i < q->ntable; i++) {
-		int kind = table[2 * i + 1];
+	for (uint32_t i = 0; i < in->ntable; i++) {
+		int kind = in->table[2 * i + 1];
 
 		if (kind == FD_PLACEHOLDER) {
 			if (filler < 0 && (filler = fl_sys_openat(AT_FDCWD, "/", O_PATH | O_CLOEXEC, 0)) < 0)
 				return filler;
-			ret = fl_sys_dup3(filler, table[2 * i], O_CLOEXEC);
+			ret = fl_sys_dup3(filler, in->table[2 * i], O_CLOEXEC);
 		} else {
-			ret = fl_sys_dup3(z->moved[next++], table[2 * i], kind == FD_CLOEXEC_REAL ? O_CLOEXEC : 0);
+			ret = fl_sys_dup3(z->moved[next++], in->table[2 * i], kind == FD_CLOEXEC_REAL ? O_CLOEXEC : 0);
 		}
 		if (ret < 0)
 			return ret;
 	}
-	z->job.exec_fd = q->exec_fd;
+	z->job.exec_fd = z->req->exec_fd;
 	z->job.report_fd = z->report_w;
 	/* All that is left above the table: the moved copies, the zygote's
 	 * own; the report pipe stays until exec. */
 	if (z->report_w > top + 1)
 		fl_sys_close_range((unsigned)top + 1, (unsigned)z->report_w - 1, 0);
 	fl_sys_close_range((unsigned)(z->report_w > top ? z->report_w : top) + 1, ~0u, 0);
-
-	fl_sys1(__NR_umask, q->umask);
-	for (int r = 0; r < NLIMITS; r++)
-		if (bytes_differ(&q->limits[r], &self.limits[r], sizeof(struct rlimit)) &&
-		    (ret = (int)fl_sys4(__NR_prlimit64, 0, r, &q->limits[r], NULL)) < 0)
-			return ret;
-	if (q->nice != self.nice && (ret = (int)fl_sys3(__NR_setpriority, PRIO_PROCESS, 0, q->nice)) < 0)
-		return ret;
-	if (q->cpuset_len > 0 && (q->cpuset_len != self.cpuset_len ||
-				  bytes_differ(q->cpuset, self.cpuset, (size_t)q->cpuset_len)) &&
-	    (ret = (int)fl_sys3(__NR_sched_setaffinity, 0, q->cpuset_len, q->cpuset)) < 0)
-		return ret;
-
-	/* Dispositions: CLONE_CLEAR_SIGHAND made the handled ones default; the
-	 * ignored ones are the zygote's, which were the caller's at the start. */
-	for (int sig = 1; sig < 65; sig++) {
-		uint64_t bit = 1ull << (sig - 1);
-		struct fl_ksigaction sa = { .handler = (q->ignored & bit) ? SIG_IGN : SIG_DFL };
-
-		if (sig == SIGKILL || sig == SIGSTOP || !((q->ignored ^ self.ignored) & bit))
-			continue;
-		fl_sys_sigaction(sig, &sa, NULL);
-	}
-
-	if (fl_sched_differ(&q->sched, &self.sched) && (ret = fl_sys_sched_set(&q->sched)) < 0)
-		return ret;
-	if (q->ioprio >= 0 && q->ioprio != self.ioprio &&
-	    (ret = (int)fl_sys3(__NR_ioprio_set, 1, 0, q->ioprio)) < 0)
-		return ret;
-	if (q->persona != self.persona && (ret = (int)fl_sys1(__NR_personality, q->persona)) < 0)
-		return ret;
-	/* A slack of 0 (a real-time thread's) cannot be set: 0 means the default. */
-	if (q->slack > 0 && q->slack != self.slack &&
-	    (ret = (int)fl_sys2(__NR_prctl, PR_SET_TIMERSLACK, q->slack)) < 0)
-		return ret;
-	if (q->nnp && !self.nnp && (ret = (int)fl_sys2(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
-		return ret;
-
-	/* Credentials last: they can take away the right to do the rest.  The
-	 * bounding set first, while CAP_SETPCAP is still there; the other
-	 * capability sets once the ids are the caller's. */
-	if ((ret = fl_caps_bounding(self.caps.bnd, q->caps.bnd)) < 0)
-		return ret;
-	if (q->ngroups != self.ngroups ||
-	    bytes_differ(z->base + q->off_groups, self.groups, q->ngroups * sizeof(gid_t))) {
-		ret = (int)fl_sys2(__NR_setgroups, q->ngroups, z->base + q->off_groups);
-		if (ret < 0)
-			return ret;
-	}
-	if ((q->rgid != self.rgid || q->egid != self.egid || q->sgid != self.sgid) &&
-	    (ret = (int)fl_sys3(__NR_setresgid, q->rgid, q->egid, q->sgid)) < 0)
-		return ret;
-	if (q->fsgid != q->egid)
-		fl_sys1(__NR_setfsgid, q->fsgid);
-	if ((q->ruid != self.ruid || q->euid != self.euid || q->suid != self.suid) &&
-	    (ret = (int)fl_sys3(__NR_setresuid, q->ruid, q->euid, q->suid)) < 0)
-		return ret;
-	if (q->fsuid != q->euid)
-		fl_sys1(__NR_setfsuid, q->fsuid);
-	return fl_caps_take(&q->caps, self.caps.amb);
+	fl_sys1(__NR_umask, z->req->umask);
+	return 0;
 }
 
 static FL_CHILD_SIDE int zygote_child(void *arg)
 {
 	struct zjob *z = arg;
-	int ret = take_state(z);
+	const struct zreq *q = z->req;
+	int ret = take_fds(z);
 
+	if (ret == 0)
+		ret = fl_state_apply(&q->state, (const gid_t *)(z->base + q->off_groups), &z->have, self_groups);
 	if (ret < 0) {
 		z->job.slot.error = -ret;
 		z->job.slot.step = FL_STEP_SPAWN;
@@ -302,8 +380,9 @@ static void close_all(const int *fds, int n)
 
 /* Makes the child a request asks for; fills the reply.  Returns the child's
  * pidfd in the zygote, or -1. */
-static int zygote_spawn(char *base, int *fds, struct zreply *rep)
+static int zygote_spawn(const struct zin *in, struct zreply *rep)
 {
+	char *base = in->base;
 	const struct zreq *q = (const struct zreq *)base;
 	struct zjob *z = calloc(1, sizeof(*z));
 	char **argv = NULL, **envp = NULL, **sh_argv = NULL;
@@ -316,8 +395,9 @@ static int zygote_spawn(char *base, int *fds, struct zreply *rep)
 		goto out;
 	z->req = q;
 	z->base = base;
-	z->fds = fds;
-	z->moved = calloc(q->nfds + 1, sizeof(int));
+	z->in = in;
+	z->have = self;
+	z->moved = calloc((size_t)in->nfds + 1, sizeof(int));
 	if (!z->moved)
 		goto out;
 	z->report_w = -1;
@@ -373,7 +453,8 @@ static int zygote_spawn(char *base, int *fds, struct zreply *rep)
 
 	{
 		struct fl_clone_args ca = {
-			.flags = CLONE_PARENT | CLONE_VFORK | CLONE_PIDFD | (q->has_fn ? 0 : CLONE_VM) |
+			.flags = CLONE_PARENT | CLONE_VFORK | (q->has_fn ? 0 : CLONE_VM) |
+				 (q->want_pidfd ? CLONE_PIDFD : 0) |
 				 (fl_has(FL_FEAT_CLEAR_SIGHAND) ? CLONE_CLEAR_SIGHAND : 0),
 			.pidfd = (uintptr_t)&pidfd,
 			.stack = (uintptr_t)zstack,
@@ -423,71 +504,90 @@ out:
 	return pidfd;
 }
 
-/* Receives one message with its fds into BUF/FDS.  Returns its length, 0 at
- * EOF, or -errno. */
-long fl_zmsg_recv(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds)
+/* ---- the loop ------------------------------------------------------------------- */
+
+static int grow(void *pp, uint32_t *cap, uint32_t need, size_t size)
 {
-	char cbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	long n;
+	void *p;
+	uint32_t c = *cap ? *cap : 64;
 
-	*nfds = 0;
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (int i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*nfds < maxfds)
-				fds[(*nfds)++] = fd;
-			else
-				close(fd);
-		}
-	}
-	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
-		return -EMSGSIZE;
-	return n;
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	p = realloc(*(void **)pp, (size_t)c * size);
+	if (!p)
+		return -ENOMEM;
+	*(void **)pp = p;
+	*cap = c;
+	return 0;
 }
 
-int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds)
+/* The fd table parts that follow a request, up to the last.  What goes
+ * wrong is kept in in->error; the parts are read to the last either way, so
+ * the next request starts where it should.  Returns 0, or -1 at EOF or a
+ * broken socket. */
+static int recv_table(int sock, struct zin *in)
 {
-	char cbuf[CMSG_SPACE(FDS_PER_MSG * sizeof(int))];
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	long n;
+	static int32_t part[3 + 2 * FDS_PER_MSG + 1];
+	bool first = true;
+	int32_t last = -1;	/* the numbers ascend */
 
-	if (nfds) {
-		struct cmsghdr *c;
+	for (;;) {
+		const struct ztable *t = (const struct ztable *)part;
+		int got, want = first, fds[FDS_PER_MSG + 1];
+		long n = fl_zmsg_recv(sock, part, sizeof(part), fds, FDS_PER_MSG + 1, &got);
+		uint32_t fds_cap = (uint32_t)in->fds_cap;
 
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+		if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EMFILE))
+			return -1;
+		if (n < 0) {
+			/* No fd left here (the fds cut off), or a part too long. */
+			in->error = in->error ? in->error : n == -EMFILE ? EMFILE : EPROTO;
+		} else if ((size_t)n < sizeof(*t) || t->magic != ZTABLE || t->n > FDS_PER_MSG ||
+			   (size_t)n != sizeof(*t) + t->n * 2 * sizeof(int32_t)) {
+			in->error = EPROTO;
+		}
+		if (!in->error) {
+			const int32_t *e = part + 3;
+
+			for (uint32_t i = 0; i < t->n; i++) {
+				if (e[2 * i] <= last || (uint32_t)e[2 * i] >= MAX_TABLE ||
+				    e[2 * i + 1] < FD_KEEP || e[2 * i + 1] > FD_PLACEHOLDER) {
+					in->error = EPROTO;
+					break;
+				}
+				last = e[2 * i];
+				want += e[2 * i + 1] != FD_PLACEHOLDER;
+			}
+			if (!in->error && (got != want || in->ntable + t->n > MAX_TABLE))
+				in->error = EPROTO;
+		}
+		if (!in->error && (grow(&in->table, &in->table_cap, in->ntable + t->n, 2 * sizeof(int32_t)) < 0 ||
+				   grow(&in->fds, &fds_cap, (uint32_t)(in->nfds + got), sizeof(int)) < 0))
+			in->error = ENOMEM;
+		in->fds_cap = (int)fds_cap;
+		if (in->error) {
+			for (int i = 0; i < got; i++)
+				close(fds[i]);
+		} else {
+			memcpy(in->table + 2 * in->ntable, part + 3, t->n * 2 * sizeof(int32_t));
+			in->ntable += t->n;
+			memcpy(in->fds + in->nfds, fds, (size_t)got * sizeof(int));
+			in->nfds += got;
+		}
+		first = false;
+		if ((n >= (long)sizeof(*t) || n == -EMFILE) && t->magic == ZTABLE && t->last)
+			return 0;
 	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : 0;
 }
 
 __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread)
 {
 	static char inbuf[INLINE_MAX + sizeof(struct zreq)];
+	static struct zin in;
 	uint64_t all = ~0ull;
+	struct rlimit nofile;
 
 	/* Ends with the caller: at EOF on the socket (every copy of the
 	 * caller's end closed, which its death does), and by a parent-death
@@ -508,77 +608,69 @@ __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_
 	if (sock > 0)
 		fl_sys_close_range(0, (unsigned)sock - 1, 0);
 	fl_sys_close_range((unsigned)sock + 1, ~0u, 0);
-	zself_read();
+	/* Room for the fds of a caller whose table is full: its children get
+	 * the caller's limit back with its state. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	zstack = fl_stack_map();
-	if (!zstack)
+	if (self_read() < 0 || !zstack)
 		_exit(1);
 
 	for (;;) {
-		int *fds, nfds, got, pidfd;
+		const struct zreq *q = (const struct zreq *)inbuf;
 		struct zreply rep = { 0, FL_STEP_SPAWN, -1 };
-		struct zreq *q;
-		char *base = inbuf;
-		size_t mapped = 0;
-		long n;
+		int head_fd = -1, got, pidfd = -1;
+		long n = fl_zmsg_recv(sock, inbuf, sizeof(inbuf), &head_fd, 1, &got);
 
-		fds = NULL;
-		{
-			int first[FDS_PER_MSG];
-
-			n = fl_zmsg_recv(sock, inbuf, sizeof(inbuf), first, FDS_PER_MSG, &got);
-			if (n == 0)
-				_exit(0);	/* the caller closed its end */
-			q = (struct zreq *)inbuf;
-			if (n < (long)sizeof(uint32_t) * 3 || q->magic != ZMAGIC || q->nfds > (1u << 20)) {
-				for (int i = 0; i < got; i++)
-					close(first[i]);
-				if (n < 0 && n != -EMSGSIZE)
-					_exit(1);
-				rep.error = EPROTO;
-				fl_zmsg_send(sock, &rep, sizeof(rep), NULL, 0);
-				continue;
-			}
-			fds = malloc((q->nfds + 1) * sizeof(int));
-			if (!fds)
-				_exit(1);
-			memcpy(fds, first, got * sizeof(int));
-		}
-		nfds = got;
-		/* The rest of the fds, FDS_PER_MSG a message. */
-		while (nfds < (int)q->nfds) {
-			uint32_t tag;
-
-			n = fl_zmsg_recv(sock, &tag, sizeof(tag), fds + nfds, (int)q->nfds - nfds, &got);
-			if (n <= 0)
-				_exit(n == 0 ? 0 : 1);
-			nfds += got;
-		}
-		if (q->in_memfd) {
-			/* The request proper is in the memfd, the first fd. */
+		if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EMFILE))
+			_exit(n == 0 ? 0 : 1);
+		in.base = inbuf;
+		in.len = n > 0 ? (size_t)n : 0;
+		in.mapped = 0;
+		in.ntable = 0;
+		in.nfds = 0;
+		in.error = n == -EMFILE ? EMFILE : n < 0 ? EPROTO : 0;
+		if (!in.error && in.len >= sizeof(*q) && q->magic == ZMAGIC && q->in_memfd) {
+			/* The request proper is in the memfd. */
 			struct stat st;
 
-			if (nfds < 1 || fstat(fds[0], &st) < 0 || (uint64_t)st.st_size < sizeof(*q) ||
+			if (got != 1 || fstat(head_fd, &st) < 0 || (uint64_t)st.st_size < sizeof(*q) ||
 			    (uint64_t)st.st_size > MAX_REQUEST) {
-				rep.error = EPROTO;
+				in.error = EPROTO;
 			} else {
-				mapped = (size_t)st.st_size;
-				base = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE, fds[0], 0);
-				if (base == MAP_FAILED) {
-					rep.error = ENOMEM;
-					mapped = 0;
+				in.base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, head_fd, 0);
+				if (in.base == MAP_FAILED) {
+					in.base = inbuf;
+					in.error = ENOMEM;
+				} else {
+					in.len = in.mapped = (size_t)st.st_size;
 				}
 			}
-			close(fds[0]);
-			memmove(fds, fds + 1, (size_t)(--nfds) * sizeof(int));
-			q = (struct zreq *)base;
+		} else if (got) {
+			in.error = EPROTO;
 		}
-		pidfd = -1;
-		if (!rep.error)
-			pidfd = zygote_spawn(base, fds, &rep);
-		close_all(fds, nfds);
-		free(fds);
-		if (mapped)
-			munmap(base, mapped);
+		if (got)
+			close(head_fd);
+		if (!in.error && !request_valid(&in))
+			in.error = EPROTO;
+		if (recv_table(sock, &in) < 0)
+			_exit(1);
+		q = (const struct zreq *)in.base;
+		if (!in.error && in.nfds < 1)
+			in.error = EPROTO;	/* no cwd */
+		/* What no child of this zygote can be given: the caller's seccomp
+		 * filters, a timer slack of 0 (a real-time thread's, kept by a
+		 * fork with reset-on-fork: prctl takes 0 for "the default"). */
+		if (!in.error && (q->state.filters != self_filters || (q->state.slack == 0) != (self.slack == 0)))
+			in.error = ZRESTART;
+		rep.error = in.error;
+		if (!in.error)
+			pidfd = zygote_spawn(&in, &rep);
+		close_all(in.fds, in.nfds);
+		if (in.mapped)
+			munmap(in.base, in.mapped);
 		/* The caller reaps a failed child itself: it is its child. */
 		fl_zmsg_send(sock, &rep, sizeof(rep), pidfd >= 0 ? &pidfd : NULL, pidfd >= 0);
 		if (pidfd >= 0)

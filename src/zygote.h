@@ -15,14 +15,26 @@
 
 #include "state.h"
 
-#define ZMAGIC 0x7a79676fu	/* "zygo" */
-#define ZMORE 0x7a6d6f72u	/* a message that carries only more fds */
+#define ZMAGIC 0x7a79676fu	/* "zygo": a request */
+#define ZTABLE 0x7a746162u	/* a part of its fd table */
 #define FDS_PER_MSG 250		/* under SCM_MAX_FD (253) */
 #define INLINE_MAX (128 * 1024)	/* larger requests travel in a memfd */
 #define MAX_REQUEST (64u << 20)
+#define MAX_TABLE (1u << 20)	/* fd table entries (the kernel's nr_open) */
 
-
-/* ---- the request ---------------------------------------------------------- */
+/*
+ * A spawn is, on the socket, in this order:
+ * 1. the request: struct zreq and its data (or, when larger than
+ *    INLINE_MAX, a struct zreq alone with in_memfd set and a memfd holding
+ *    the whole request as its one fd);
+ * 2. the caller's fd table at one instant, in parts (struct ztable and its
+ *    entries), each with the fds its entries send; the first part sends
+ *    the cwd first; the last has `last` set;
+ * 3. back from the zygote: struct zreply, with the child's pidfd if the
+ *    request asked for one.
+ * 1 and 2 are sent by a snapshot: a clone of the spawning thread without
+ * CLONE_FILES or CLONE_FS (zygote-client.c).
+ */
 
 struct zact {
 	uint8_t op, flags;
@@ -34,26 +46,14 @@ struct zact {
 
 struct zreq {
 	uint32_t magic, size;		/* size: the whole request, data included */
-	uint32_t nfds;			/* fds sent with it: cwd?, then the table's real ones */
-	uint8_t has_cwd, in_memfd, has_fn;
+	uint8_t in_memfd, has_fn, want_pidfd;
 	int32_t exec_fd;		/* the template's fd, at its number in the table, or -1 */
-	uint32_t spec_flags, job_flags;
+	uint32_t spec_flags;
 	int32_t parent_pid, cgroup_step;
-	uint64_t mask, ignored;
+	uint64_t mask;			/* the signal mask for exec */
 	uint32_t umask;
-	int32_t nice;
-	uint32_t ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid;
-	uint32_t ngroups, off_groups;
-	uint8_t nnp;			/* no_new_privs */
-	struct fl_caps caps;
-	int32_t ioprio;			/* the spawning thread's I/O priority */
-	uint32_t persona;		/* personality(2) */
-	int64_t slack;			/* the timer slack, ns */
-	uint32_t filters;		/* the caller's seccomp filters (read by the caller only) */
-	struct fl_sched_attr sched;	/* the spawning thread's */
-	struct rlimit limits[NLIMITS];
-	uint8_t cpuset[CPUSET_BYTES];
-	int32_t cpuset_len;
+	struct fl_state state;		/* see state.h */
+	uint32_t off_groups, groups_cap;	/* state.ngroups of them, room for groups_cap */
 	uint32_t off_path, off_file, off_search;	/* 0: none */
 	uint64_t search_next;
 	uint8_t search_eacces, sh;
@@ -61,9 +61,13 @@ struct zreq {
 	uint32_t nacts[2], off_acts[2], off_order[2];
 	int32_t max_fd[2], cgroups[2];
 	uint32_t ops[2];
-	uint32_t ntable, off_table;	/* int32 pairs: target fd, FD_* below */
 	uint64_t fn;			/* the callback's address in the zygote */
 	uint32_t off_fn_data, fn_len;
+};
+
+/* A part of the fd table: N (number, kind) pairs follow. */
+struct ztable {
+	uint32_t magic, n, last;
 };
 
 /* Kinds of fd table entries.  A placeholder keeps the number of a caller's
@@ -73,12 +77,18 @@ struct zreq {
  * a step need one. */
 enum { FD_KEEP, FD_CLOEXEC_REAL, FD_PLACEHOLDER };
 
+/* ZRESTART: the zygote made no child because its own state cannot become
+ * the caller's (seccomp filters, a timer slack of 0); the caller starts a
+ * zygote forked from itself now and asks that one. */
+#define ZRESTART 1000
+
 struct zreply {
 	int32_t error, step, pid;
 };
 
 /* One message with its fds: received into BUF/FDS (returns its length, 0 at
- * EOF, or -errno), or sent (0 or -errno). */
+ * EOF, or -errno; -EMSGSIZE if data or fds were cut: those received are in
+ * FDS), or sent (0 or -errno).  Raw syscalls: the snapshot sends. */
 long fl_zmsg_recv(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
 
