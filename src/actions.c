@@ -41,7 +41,7 @@ FL_API void fl_actions_free(fl_actions *acts)
 {
 	if (!acts)
 		return;
-	fl_async_quiesce(acts);	/* async children not yet exec'd read it */
+	fl_inflight_quiesce(acts);	/* async children not yet exec'd read it */
 	fl_actions_clear(acts);
 	free(acts);
 }

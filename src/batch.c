@@ -290,7 +290,7 @@ static int uring_finish(struct entry *e, int res)
 	fl_child *c = e->child;
 	int status = -1, st = -1;
 
-	if (c->_priv[0] && fl_async_settle(c, true, NULL, &st) < 0 && (c->_state & FL_CHILD_REAPED))
+	if (c->_priv[0] && fl_inflight_settle(c, true, NULL, &st) < 0 && (c->_state & FL_CHILD_REAPED))
 		status = st;	/* a failed async child: the library has its status */
 	if (res == 0 && e->si.si_pid)
 		status = fl_status_of(&e->si);

@@ -23,12 +23,12 @@
 
 static void give_back(struct fl_block *blk, struct fl_arec *rec)
 {
-	fl_async_lock_take();
+	fl_inflight_lock();
 	if (rec)
 		fl_arec_put_locked(rec);
 	if (blk)
 		fl_block_put_locked(blk);
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 }
 
 int fl_engine_async(struct fl_job *job, fl_child *child)
@@ -42,9 +42,9 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 
 	/* Settle what finished since the last spawn: failed children are
 	 * reaped here even if their handles are never asked. */
-	fl_async_lock_take();
-	fl_async_scan_locked();
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_lock();
+	fl_inflight_scan_locked();
+	fl_inflight_unlock();
 
 	blk = fl_block_get();
 	rec = fl_arec_get();
@@ -123,6 +123,22 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	child->pid = (pid_t)pid;
 	child->pidfd = pidfd >= 0 ? pidfd : fl_pidfd_for((pid_t)pid);
 	blk->pid = (pid_t)pid;
-	fl_async_track(blk, rec, child);
+	fl_inflight_track(blk, rec, child);
+	return 0;
+}
+
+/* A few blocks mapped and touched, so the first spawns pay no mmap or page
+ * faults. */
+int fl_async_warm(void)
+{
+	struct fl_block *blk[4] = { NULL };
+
+	for (int i = 0; i < 4; i++)
+		blk[i] = fl_block_get();
+	fl_inflight_lock();
+	for (int i = 0; i < 4; i++)
+		if (blk[i])
+			fl_block_put_locked(blk[i]);
+	fl_inflight_unlock();
 	return 0;
 }

@@ -53,7 +53,7 @@
 
 enum { PARKED = 0, GO, TAKEN, QUIT };
 
-static struct fl_block *parked;		/* under fl_async_lock */
+static struct fl_block *parked;		/* under the in-flight lock */
 static int nparked, target = FL_POOL_SIZE;
 /* ---- the parked child's side ------------------------------------------------ */
 
@@ -140,9 +140,9 @@ static struct fl_block *make_parked(void)
 #endif
 	fl_sys_sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		fl_async_lock_take();
+		fl_inflight_lock();
 		fl_block_put_locked(blk);
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 		return NULL;
 	}
 	blk->pid = (pid_t)pid;
@@ -162,7 +162,7 @@ static void quit_parked(struct fl_block *blk)
 
 /* Called with the lock held after a fork: the parked children are the
  * parent's; their blocks here are copies nobody runs on. */
-void fl_pool_forget_locked(void)
+static void forget_locked(void)
 {
 	while (parked) {
 		struct fl_block *blk = parked;
@@ -182,9 +182,9 @@ static void end_all(struct fl_block *list)
 
 		list = blk->next;
 		quit_parked(blk);
-		fl_async_lock_take();
+		fl_inflight_lock();
 		fl_block_put_locked(blk);
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 	}
 }
 
@@ -195,7 +195,7 @@ static void drain_locked(void)
 
 	parked = NULL;
 	nparked = 0;
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	end_all(list);
 }
 
@@ -205,7 +205,7 @@ static void drain_locked(void)
  * EOF).  Left to that check if another thread is inside the library. */
 static void __attribute__((destructor)) end_at_exit(void)
 {
-	if (fl_async_lock_try())
+	if (fl_inflight_trylock())
 		drain_locked();
 }
 
@@ -215,20 +215,21 @@ static int fill(void)
 	for (;;) {
 		struct fl_block *blk;
 
-		fl_async_lock_take();
+		fl_inflight_lock();
 		if (nparked >= target) {
-			pthread_mutex_unlock(&fl_async_lock);
+			fl_inflight_unlock();
 			return 0;
 		}
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 		blk = make_parked();
 		if (!blk)
 			return -EAGAIN;
-		fl_async_lock_take();
+		fl_inflight_lock();
+		fl_inflight_on_fork_locked(forget_locked);
 		blk->next = parked;
 		parked = blk;
 		nparked++;
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 	}
 }
 
@@ -240,21 +241,21 @@ static struct fl_block *take_parked(void)
 		struct fl_block *blk;
 		siginfo_t si;
 
-		fl_async_lock_take();
-		fl_async_scan_locked();
+		fl_inflight_lock();
+		fl_inflight_scan_locked();
 		blk = parked;
 		if (blk) {
 			parked = blk->next;
 			nparked--;
 		}
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 		if (!blk || __atomic_load_n(&blk->tid, __ATOMIC_ACQUIRE))
 			return blk;
 		while (waitid(P_PID, blk->pid, &si, WEXITED) < 0 && errno == EINTR)
 			;
-		fl_async_lock_take();
+		fl_inflight_lock();
 		fl_block_put_locked(blk);
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 	}
 }
 
@@ -272,11 +273,11 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 	rec = fl_arec_get();
 	if (!rec || (ret = fl_block_load(blk, job)) < 0) {
 		/* The child is fine, the job is not: park it again. */
-		fl_async_lock_take();
+		fl_inflight_lock();
 		blk->next = parked;
 		parked = blk;
 		nparked++;
-		pthread_mutex_unlock(&fl_async_lock);
+		fl_inflight_unlock();
 		free(rec);
 		return rec ? ret : -ENOMEM;
 	}
@@ -284,7 +285,7 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 	 * thread may be gone when the child takes it on. */
 	want = &blk->want;
 	ret = fl_state_capture(want, blk->want_groups, FL_POOL_GROUPS);
-	fl_async_lock_take();
+	fl_inflight_lock();
 	if (ret == 0 && want->filters != blk->filters)
 		ret = -ESTALE;
 	else if (ret == 0 && (want->ngroups > FL_POOL_GROUPS || want->slack == 0))
@@ -299,10 +300,10 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 		if (ret == -ESTALE)
 			drain_locked();
 		else
-			pthread_mutex_unlock(&fl_async_lock);
-		return fl_engine_async(job, child);
+			fl_inflight_unlock();
+		return FL_ENGINE_ASYNC;	/* fl_engine_run makes it there */
 	}
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	j = &blk->job;
 	fl_sys_sigprocmask(SIG_BLOCK, NULL, (sigset_t *)&j->mask);
 	j->flags |= FL_JOB_SIGHAND_CLEARED;
@@ -328,7 +329,7 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 		close(pipefd[1]);
 	child->pid = blk->pid;
 	child->pidfd = fl_pidfd_for(blk->pid);
-	fl_async_track(blk, rec, child);
+	fl_inflight_track(blk, rec, child);
 	/* A replacement, now that this child has what it needs. */
 	fill();
 	return 0;
@@ -343,7 +344,7 @@ FL_API int fl_pool_set_size(int size)
 
 	if (size < 0 || size > 1024)
 		return -EINVAL;
-	fl_async_lock_take();
+	fl_inflight_lock();
 	old = target;
 	target = size;
 	while (nparked > size) {
@@ -354,12 +355,12 @@ FL_API int fl_pool_set_size(int size)
 		blk->next = extra;
 		extra = blk;
 	}
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	end_all(extra);
 	return old;
 }
 
-int fl_pool_fill(void)
+int fl_pool_warm(void)
 {
 	return fill();
 }

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "inflight.h"
+#include "internal.h"
 #include "sys.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -23,26 +23,38 @@
 #endif
 #endif
 
-static const fl_engine_fn engines[FL_ENGINE_COUNT] = {
-	[FL_ENGINE_FORK] = fl_engine_fork,
+/* Each engine makes the process (run) and, if it keeps anything ready
+ * ahead of the spawns, prepares it (warm). */
+static const struct {
+	fl_engine_fn run;
+	int (*warm)(void);
+} engines[FL_ENGINE_COUNT] = {
+	[FL_ENGINE_FORK] = { fl_engine_fork, NULL },
 #ifndef FL_TSAN	/* TSan turns vfork into fork: the child's report would be lost */
-	[FL_ENGINE_VFORK] = fl_engine_vfork,
+	[FL_ENGINE_VFORK] = { fl_engine_vfork, NULL },
 #endif
-	[FL_ENGINE_POSIX] = fl_engine_posix,
-	[FL_ENGINE_CLONE] = fl_engine_clone,
-	[FL_ENGINE_ASYNC] = fl_engine_async,
-	[FL_ENGINE_POOL] = fl_engine_pool,
-	[FL_ENGINE_ZYGOTE] = fl_engine_zygote,
+	[FL_ENGINE_POSIX] = { fl_engine_posix, NULL },
+	[FL_ENGINE_CLONE] = { fl_engine_clone, NULL },
+	[FL_ENGINE_ASYNC] = { fl_engine_async, fl_async_warm },
+	[FL_ENGINE_POOL] = { fl_engine_pool, fl_pool_warm },
+	[FL_ENGINE_ZYGOTE] = { fl_engine_zygote, fl_zygote_start },
 };
 
 bool fl_engine_implemented(int engine)
 {
-	return engine > FL_ENGINE_AUTO && engine < FL_ENGINE_COUNT && engines[engine];
+	return engine > FL_ENGINE_AUTO && engine < FL_ENGINE_COUNT && engines[engine].run;
 }
 
 int fl_engine_run(int engine, struct fl_job *job, fl_child *child)
 {
-	return engines[engine](job, child);
+	int ret = engines[engine].run(job, child);
+
+	/* An engine that cannot make this child hands it to another, once. */
+	if (ret > 0 && ret != engine && fl_engine_implemented(ret)) {
+		child->engine = ret;
+		ret = engines[ret].run(job, child);
+	}
+	return ret > 0 ? -EAGAIN : ret;
 }
 
 void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
@@ -150,26 +162,7 @@ FL_API int fl_engine_warm(int engine)
 
 	if (ret < 0)
 		return ret;
-	switch (engine == FL_ENGINE_AUTO ? fl_engine_default() : engine) {
-	case FL_ENGINE_ASYNC: {
-		/* A few blocks mapped and touched, so the first spawns pay no
-		 * mmap or page faults. */
-		struct fl_block *blk[4] = { NULL };
-
-		for (int i = 0; i < 4; i++)
-			blk[i] = fl_block_get();
-		fl_async_lock_take();
-		for (int i = 0; i < 4; i++)
-			if (blk[i])
-				fl_block_put_locked(blk[i]);
-		pthread_mutex_unlock(&fl_async_lock);
-		return 0;
-	}
-	case FL_ENGINE_POOL:
-		return fl_pool_fill();
-	case FL_ENGINE_ZYGOTE:
-		return fl_zygote_start();
-	default:
-		return 0;
-	}
+	if (engine == FL_ENGINE_AUTO)
+		engine = fl_engine_default();
+	return engines[engine].warm ? engines[engine].warm() : 0;
 }

@@ -18,7 +18,7 @@
  *
  * The template and the call's action list are read in place by a child that
  * has not exec'd yet: fl_spec_free and fl_actions_free wait for those
- * children (fl_async_quiesce).
+ * children (fl_inflight_quiesce).
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -39,25 +39,26 @@
 #define KEEP_FREE 32		/* free blocks kept mapped; more are unmapped */
 #define WAIT_SLICE_NS 20000000	/* a waiter rechecks the pidfd this often (20 ms) */
 
-pthread_mutex_t fl_async_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t inflight_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct fl_block *busy, *free_blocks;
 static int nfree;
 static struct fl_arec *free_recs;
 static bool stale;		/* a fork copied the busy list: its children are the parent's */
-static bool used;		/* an async or pooled child was ever made (fl_async_quiesce's fast path) */
+static bool used;		/* an async or pooled child was ever made (fl_inflight_quiesce's fast path) */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void (*forget_hook)(void);	/* the pool's, once it has parked a child */
 
 /* ---- fork: the busy blocks of the parent are not ours -------------------- */
 
 static void before_fork(void)
 {
-	pthread_mutex_lock(&fl_async_lock);
+	pthread_mutex_lock(&inflight_lock);
 }
 
 static void after_fork_parent(void)
 {
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 }
 
 /* Runs in every forked child, the fork engine's included: so it only sets a
@@ -65,7 +66,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	stale = true;
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 }
 
 static void register_atfork(void)
@@ -92,26 +93,37 @@ static void drop_stale_locked(void)
 		munmap((char *)blk - FL_STACK_GUARD - FL_BLOCK_STACK, MAP_BYTES);
 	}
 	busy = NULL;
-	fl_pool_forget_locked();
+	if (forget_hook)
+		forget_hook();
 	stale = false;
 }
 
 static void lock(void)
 {
-	pthread_mutex_lock(&fl_async_lock);
+	pthread_mutex_lock(&inflight_lock);
 	if (stale)
 		drop_stale_locked();
 }
 
-void fl_async_lock_take(void)
+void fl_inflight_lock(void)
 {
 	pthread_once(&atfork_once, register_atfork);
 	lock();
 }
 
-bool fl_async_lock_try(void)
+void fl_inflight_unlock(void)
 {
-	if (pthread_mutex_trylock(&fl_async_lock) != 0)
+	pthread_mutex_unlock(&inflight_lock);
+}
+
+void fl_inflight_on_fork_locked(void (*forget_locked)(void))
+{
+	forget_hook = forget_locked;
+}
+
+bool fl_inflight_trylock(void)
+{
+	if (pthread_mutex_trylock(&inflight_lock) != 0)
 		return false;
 	if (stale)
 		drop_stale_locked();
@@ -146,7 +158,7 @@ struct fl_block *fl_block_get(void)
 		free_blocks = blk->next;
 		nfree--;
 	}
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	if (!blk)
 		blk = map_block();
 	if (blk) {
@@ -254,7 +266,7 @@ struct fl_arec *fl_arec_get(void)
 	rec = free_recs;
 	if (rec)
 		free_recs = rec->next;
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	if (!rec)
 		rec = malloc(sizeof(*rec));
 	if (rec)
@@ -268,7 +280,7 @@ void fl_arec_put_locked(struct fl_arec *rec)
 	free_recs = rec;
 }
 
-void fl_async_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child)
+void fl_inflight_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child)
 {
 	rec->blk = blk;
 	rec->pid = child->pid;
@@ -281,7 +293,7 @@ void fl_async_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child)
 	if (busy)
 		busy->prev = blk;
 	busy = blk;
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 }
 
 /* ---- settling: the child exec'd or failed --------------------------------- */
@@ -327,7 +339,7 @@ static void settle_locked(struct fl_block *blk)
 	fl_block_put_locked(blk);
 }
 
-void fl_async_scan_locked(void)
+void fl_inflight_scan_locked(void)
 {
 	struct fl_block *blk, *next;
 
@@ -358,7 +370,7 @@ static void wait_block_locked(struct fl_block *blk)
 	struct fl_arec *rec = blk->rec;
 	long ret;
 
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 	/* Shared, not FUTEX_PRIVATE_FLAG: the kernel wakes the word with a
 	 * shared FUTEX_WAKE, and the two kinds of key never match. */
 	ret = fl_sys4(__NR_futex, &blk->tid, FUTEX_WAIT, 1, &slice);
@@ -367,7 +379,7 @@ static void wait_block_locked(struct fl_block *blk)
 		settle_locked(blk);
 }
 
-int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status)
+int fl_inflight_settle(fl_child *child, bool block, fl_report *report, int *status)
 {
 	struct fl_arec *rec = child->_priv[0];
 	int error, step, st, exec_fd;
@@ -395,7 +407,7 @@ int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status)
 			break;
 		}
 		if (!block) {
-			pthread_mutex_unlock(&fl_async_lock);
+			fl_inflight_unlock();
 			return 1;
 		}
 		wait_block_locked(blk);
@@ -406,7 +418,7 @@ int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status)
 	reaped = rec->reaped;
 	exec_fd = rec->exec_fd;
 	fl_arec_put_locked(rec);
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 
 	child->_priv[0] = NULL;
 	if (exec_fd >= 0)
@@ -427,7 +439,7 @@ int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status)
 	return -error;
 }
 
-void fl_async_quiesce(const void *owner)
+void fl_inflight_quiesce(const void *owner)
 {
 	if (!__atomic_load_n(&used, __ATOMIC_ACQUIRE) || !owner)
 		return;
@@ -435,7 +447,7 @@ void fl_async_quiesce(const void *owner)
 	for (;;) {
 		struct fl_block *blk;
 
-		fl_async_scan_locked();
+		fl_inflight_scan_locked();
 		for (blk = busy; blk; blk = blk->next)
 			if ((const void *)blk->job.spec == owner || (const void *)blk->job.acts[1] == owner)
 				break;
@@ -443,5 +455,5 @@ void fl_async_quiesce(const void *owner)
 			break;
 		wait_block_locked(blk);
 	}
-	pthread_mutex_unlock(&fl_async_lock);
+	fl_inflight_unlock();
 }

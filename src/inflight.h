@@ -62,9 +62,6 @@ struct fl_arec {
 	bool settled, reaped;
 };
 
-/* The lock of blocks and records; pool engine code takes it too. */
-extern pthread_mutex_t fl_async_lock;
-
 /* A free block (mapped if none is free), or NULL.  Takes the lock. */
 struct fl_block *fl_block_get(void);
 /* Gives BLK back: kept for reuse or unmapped.  Called with the lock held. */
@@ -79,16 +76,17 @@ struct fl_arec *fl_arec_get(void);
 void fl_arec_put_locked(struct fl_arec *rec);
 /* Puts a started child's block on the busy list and ties it to REC and the
  * handle.  Takes the lock. */
-void fl_async_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
+void fl_inflight_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
 /* Settles every busy block whose child is done.  Called with the lock held. */
-void fl_async_scan_locked(void);
-/* The lock, and after a fork the clean-up of what the parent left (the pool's
- * parked children included: fl_pool_forget_locked). */
-void fl_async_lock_take(void);
-/* The same without waiting: false if another thread holds the lock. */
-bool fl_async_lock_try(void);
-void fl_pool_forget_locked(void);
-/* Parks children until the pool holds its size.  0 or -EAGAIN. */
-int fl_pool_fill(void);
+void fl_inflight_scan_locked(void);
+/* The lock of blocks and records (the pool keeps its parked list under it
+ * too), and after a fork the clean-up of what the parent left; the pool's
+ * parked children are forgotten by FORGET_LOCKED, called with the lock
+ * held in a forked child. */
+void fl_inflight_lock(void);
+void fl_inflight_unlock(void);
+void fl_inflight_on_fork_locked(void (*forget_locked)(void));
+/* The lock without waiting: false if another thread holds it. */
+bool fl_inflight_trylock(void);
 
 #endif /* FL_INFLIGHT_H */

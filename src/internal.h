@@ -137,12 +137,15 @@ struct fl_job {
  * between clone and exec. */
 int fl_child_main(void *job);
 
-/* ---- engines (engine-*.c) ---------------------------------------------- */
+/* ---- engines (engine-*.c), each a leaf ------------------------------------ */
 /*
  * An engine makes the process for a prepared job.  It returns 0 with *child
  * filled when the child has exec'd; when the child failed it returns the
  * child's -errno with job->slot filled, having reaped the child; when it could
  * not make the process it returns -errno with job->slot.step == FL_STEP_SPAWN.
+ * An engine that cannot make this particular child (the pool for a caller
+ * whose state it cannot give) returns, having done nothing, the positive
+ * number of the engine that should (fl_engine_run does so).
  */
 typedef int (*fl_engine_fn)(struct fl_job *job, fl_child *child);
 
@@ -150,12 +153,20 @@ int fl_engine_fork(struct fl_job *job, fl_child *child);
 int fl_engine_vfork(struct fl_job *job, fl_child *child);
 int fl_engine_posix(struct fl_job *job, fl_child *child);
 int fl_engine_clone(struct fl_job *job, fl_child *child);
+int fl_engine_async(struct fl_job *job, fl_child *child);
+int fl_engine_pool(struct fl_job *job, fl_child *child);
+int fl_engine_zygote(struct fl_job *job, fl_child *child);
+/* What fl_engine_warm does for the engines that keep something ready. */
+int fl_async_warm(void);
+int fl_pool_warm(void);
 
+/* engine.c: the table. */
 bool fl_engine_implemented(int engine);
+/* Runs the job on ENGINE (implemented, not auto); child->engine says which
+ * engine made the child in the end. */
+int fl_engine_run(int engine, struct fl_job *job, fl_child *child);
 /* The largest data fl_spawn_fn takes (it travels in the zygote's request). */
 #define FL_FN_DATA_MAX (32u << 20)
-/* engine.c: runs the job on ENGINE (implemented, not auto). */
-int fl_engine_run(int engine, struct fl_job *job, fl_child *child);
 
 /* engine.c: helpers the engines share.  Around the making of a child the
  * calling thread blocks every signal (so no handler runs on the child's
@@ -177,17 +188,14 @@ int fl_pidfd_for(pid_t pid);
 char *fl_stack_map(void);		/* base of a guarded stack, or NULL */
 char *fl_stack_of_thread(void);		/* the calling thread's, kept */
 
-/* ---- async, batches, reaper, pool, zygote -------------------------------- */
-int fl_engine_async(struct fl_job *job, fl_child *child);
-int fl_engine_pool(struct fl_job *job, fl_child *child);
-int fl_engine_zygote(struct fl_job *job, fl_child *child);
+/* ---- inflight.c: children still on our memory (async, pool) ------------------ */
 /* An async or pooled child's exec outcome, for the handle calls (wait.c).
  * Returns 0 (exec'd, or not such a child), 1 if not known yet and !BLOCK,
  * or the child's -errno: then *REPORT and *STATUS (the exit status of the
  * child, which the library reaped) are filled and the handle is done. */
-int fl_async_settle(fl_child *child, bool block, fl_report *report, int *status);
+int fl_inflight_settle(fl_child *child, bool block, fl_report *report, int *status);
 /* Waits until no async child still reads OWNER (a template or action list). */
-void fl_async_quiesce(const void *owner);
+void fl_inflight_quiesce(const void *owner);
 /* wait.c: a waitpid(2) status from a reaped child's siginfo; and a handle
  * whose child is reaped (its pidfd closed). */
 #define FL_CHILD_REAPED 1u

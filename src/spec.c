@@ -45,7 +45,7 @@ FL_API void fl_spec_free(fl_spec *spec)
 {
 	if (!spec)
 		return;
-	fl_async_quiesce(spec);	/* async children not yet exec'd read it */
+	fl_inflight_quiesce(spec);	/* async children not yet exec'd read it */
 	clear_program(spec);
 	free(spec->argv);
 	free(spec->envp);

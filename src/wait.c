@@ -44,7 +44,7 @@ static int wait_child(fl_child *child, int *status, int options)
 		 * failed was reaped by the library, which kept its status. */
 		int st = 0;
 
-		ret = fl_async_settle(child, !(options & WNOHANG), NULL, &st);
+		ret = fl_inflight_settle(child, !(options & WNOHANG), NULL, &st);
 		if (ret == 1)
 			return 0;
 		if (ret < 0 && (child->_state & CHILD_REAPED)) {
@@ -74,7 +74,7 @@ FL_API int fl_child_wait_exec(fl_child *child, fl_report *report)
 		*report = (fl_report){ 0, 0 };
 	if (!child || child->pid <= 0)
 		return -ECHILD;
-	return fl_async_settle(child, true, report, NULL);
+	return fl_inflight_settle(child, true, report, NULL);
 }
 
 FL_API int fl_child_poll_exec(fl_child *child, fl_report *report)
@@ -83,7 +83,7 @@ FL_API int fl_child_poll_exec(fl_child *child, fl_report *report)
 		*report = (fl_report){ 0, 0 };
 	if (!child || child->pid <= 0)
 		return -ECHILD;
-	return fl_async_settle(child, false, report, NULL);
+	return fl_inflight_settle(child, false, report, NULL);
 }
 
 FL_API int fl_child_exec_fd(const fl_child *child)
@@ -126,6 +126,6 @@ FL_API void fl_child_release(fl_child *child)
 	/* An async or pooled child not yet exec'd: wait for the outcome, so a
 	 * failed one is reaped by the library rather than left to the caller. */
 	if (child->_priv[0])
-		fl_async_settle(child, true, NULL, NULL);
+		fl_inflight_settle(child, true, NULL, NULL);
 	fl_child_done(child);
 }
