@@ -327,16 +327,10 @@ int fl_reaper_fd(const fl_reaper *reaper);
 const char *fl_reaper_backend(const fl_reaper *reaper);
 
 /*
- * The pool engine (FL_ENGINE_POOL): children made ahead of time (CLONE_VM |
- * CLONE_FILES | CLONE_FS), parked, each woken with a job.  fl_spawn returns
- * once the child has taken the job and unshared its fd table and fs (so they
- * are the caller's of that moment); the exec's outcome comes later, as for
- * the async engine.  The child catches up with the caller's ignored signals,
- * rlimits, nice value and CPU affinity of the moment; if the caller's uids or
- * gids changed, the pool is emptied and the spawn made by the async engine.
- * Parked children are children of the process (a waitpid(-1) sees them),
- * share its fd table (fd calls take the shared-table path), end within a
- * second of the process, and are forgotten after fork().
+ * The pool engine (FL_ENGINE_POOL): children made ahead of time, parked, each
+ * woken with a job; the exec's outcome comes later, as for the async engine.
+ * What a pooled child takes of the caller's state of the moment, when the
+ * pool hands a spawn to the async engine, and what differs: fl_pool_set_size(3).
  */
 
 /* Sets how many children the pool keeps parked (2 by default; 0 makes each
@@ -347,17 +341,9 @@ int fl_pool_set_size(int size);
 /*
  * The zygote engine (FL_ENGINE_ZYGOTE): a single-threaded helper process,
  * forked from the caller, makes the children; they are the caller's own
- * children (clone3 CLONE_PARENT), waited for like any other.  The caller's
- * state at the spawn travels with each request and the child takes it on: fds
- * (those without close-on-exec and those the actions name, by SCM_RIGHTS),
- * cwd, umask, signal mask and ignored signals, rlimits, nice value, CPU
- * affinity, uids, gids, groups, environment.  Process group, session,
- * namespaces, cgroup, root directory and capabilities beyond the ids stay as
- * they were when the zygote started.  The zygote is a child of the process
- * (a waitpid(-1) sees it), holds two fds (its socket and pidfd), ends with
- * the process (EOF on its socket; PR_SET_PDEATHSIG too when the main thread
- * started it), and is restarted by the next spawn if it died.  After fork()
- * the child process starts its own.
+ * children (clone3 CLONE_PARENT), waited for like any other, and take on the
+ * caller's state of the moment of the spawn.  What they take, what stays the
+ * zygote's, and the fds the engine needs: fl_zygote_start(3).
  */
 
 /* Starts the zygote now, if it is not running: do it early, before the
@@ -411,15 +397,15 @@ const char *fl_feature_name(int feature);
  * prototypes, the same object types (posix_spawn_file_actions_t and
  * posix_spawnattr_t keep glibc's size and layout) and the same behaviour as
  * glibc 2.36's posix_spawn for everything a program or its child can observe,
- * glibc's oddities included (docs/README-compat.md lists them).  Unlike the
+ * glibc's oddities included (fl_posix_spawn(3) lists them).  Unlike the
  * rest of this header, and like <spawn.h>, these return 0 or a positive errno
  * value (never -errno); on failure errno is set to it too, as glibc's child
  * leaves it.  The preload shim (libforkless-preload.so) exports them under
  * glibc's own names and symbol versions.
  *
- * The engine: FL_ENGINE_AUTO (FORKLESS_ENGINE, else the fastest engine that
- * behaves exactly like glibc; zygote, whose children are not the caller's,
- * counts as clone here), or the one fl_posix_spawnattr_setengine_np names.
+ * The engine: FL_ENGINE_AUTO (FORKLESS_ENGINE, else the clone engine), or
+ * the one fl_posix_spawnattr_setengine_np names; the differences some
+ * engines bring are in fl_posix_spawn(3).
  * FL_ENGINE_POSIX hands the call to glibc's own posix_spawn.
  *
  * Objects: a file-actions object must be filled by the fl_ functions (or by

@@ -280,11 +280,10 @@ static int attr_steps(struct fl_actions *acts, const struct fl_glibc_attr *a)
  * child, so every glibc rule holds by construction (relative entries mean
  * what they mean after a chdir step, RESETIDS changes the ids exec checks,
  * a step's error comes before the search's).  Not fl_spec_set_file's probe
- * in the parent: on Linux 6.18 a failed execve costs no more than a failed
- * stat (~1.5-2 us here; the kernel opens the file before it builds
- * anything), so the probe's stat and access check of the entry found, then
- * its exec, made the search dearer than glibc's (4 empty entries first:
- * 11.5 us against glibc's 8.5; searched in the child, 7.2).  FIRST holds
+ * in the parent: a failed execve costs no more than a failed stat (the
+ * kernel opens the file before it builds anything), so the probe's stat
+ * and access check of the entry found, then its exec, would make the
+ * search dearer than glibc's.  FIRST holds
  * the first candidate; nothing is allocated, and the strings stay the
  * caller's (the call returns once the child has exec'd or failed).
  */

@@ -79,7 +79,7 @@ bool fl_search_skips(int err)
 
 /*
  * Would execve(candidate) fail in a way the search skips?  Answers with one
- * stat and one access check instead of an execve per entry (~5 us each here).
+ * stat and one access check instead of an execve per entry.
  * 0: try this one; a skipping errno otherwise.
  */
 int fl_search_probe(const char *candidate)

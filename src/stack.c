@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The child's stack for the clone engine: one per thread, mapped on first use
  * and kept, so a spawn maps nothing (glibc 2.36 maps and unmaps 36 KiB per
- * posix_spawn, ~29 us here).  One per thread is enough because CLONE_VFORK
+ * posix_spawn).  One per thread is enough because CLONE_VFORK
  * holds the thread until the child has exec'd or exited. */
 #include <pthread.h>
 #include <sys/mman.h>
