@@ -334,7 +334,7 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 	spec->engine = engine;
 	if (how & FL_COMPAT_SHELL)
 		spec->flags = FL_SPEC_ENOEXEC_SH | FL_SPEC_SH_AS_GIVEN;
-	if (!(how & FL_COMPAT_PIDFD) && engine == FL_ENGINE_CLONE)
+	if (!(how & FL_COMPAT_PIDFD))
 		spec->flags |= FL_SPEC_NO_PIDFD;	/* the caller reaps by pid */
 	set_program(spec, file, how, first);
 	ret = attr_steps(&spec->acts, a);

@@ -38,6 +38,9 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	struct fl_job *j;
 	int pidfd = -1, pipefd[2] = { -1, -1 }, ret;
+	/* Not for posix_spawn's callers, who reap by pid: then no fd is
+	 * needed, as with glibc. */
+	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD);
 	long pid;
 
 	/* Settle what finished since the last spawn: failed children are
@@ -80,7 +83,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 #ifdef FL_HAVE_CLONE3_ASM
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {
-			.flags = CLONE_VM | CLONE_PIDFD | CLONE_CHILD_CLEARTID,
+			.flags = CLONE_VM | CLONE_CHILD_CLEARTID | (want_pidfd ? CLONE_PIDFD : 0),
 			.pidfd = (uintptr_t)&pidfd,
 			.child_tid = (uintptr_t)&blk->tid,
 			.exit_signal = SIGCHLD,
@@ -103,7 +106,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	{
 		int flags = CLONE_VM | CLONE_CHILD_CLEARTID | SIGCHLD;
 
-		if (fl_has(FL_FEAT_CLONE_PIDFD))
+		if (want_pidfd)
 			flags |= CLONE_PIDFD;
 		pid = clone(fl_child_main, (char *)blk, flags, j, &pidfd, NULL, &blk->tid);
 		if (pid < 0)
@@ -121,7 +124,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 		return (int)pid;
 	}
 	child->pid = (pid_t)pid;
-	child->pidfd = pidfd >= 0 ? pidfd : fl_pidfd_for((pid_t)pid);
+	child->pidfd = pidfd;
 	blk->pid = (pid_t)pid;
 	fl_inflight_track(blk, rec, child);
 	return 0;

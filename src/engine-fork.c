@@ -48,6 +48,6 @@ int fl_engine_fork(struct fl_job *job, fl_child *child)
 		return -report.error;
 	}
 	child->pid = pid;
-	child->pidfd = fl_pidfd_for(pid);
+	child->pidfd = fl_pidfd_for(job, pid);
 	return 0;
 }

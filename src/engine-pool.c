@@ -109,8 +109,8 @@ static FL_CHILD_SIDE int parked_main(void *arg)
 
 /* ---- the caller's side ---------------------------------------------------------- */
 
-/* A new parked child on a fresh block, or NULL. */
-static struct fl_block *make_parked(void)
+/* A new parked child on a fresh block in *OUT: 0, or -errno. */
+static int make_parked(struct fl_block **out)
 {
 	struct fl_block *blk = fl_block_get();
 	uint64_t all = ~0ull;
@@ -118,7 +118,7 @@ static struct fl_block *make_parked(void)
 	long pid = -ENOSYS;
 
 	if (!blk)
-		return NULL;
+		return -ENOMEM;
 	blk->wake = PARKED;
 	blk->tid = 1;
 	blk->creator = getpid();
@@ -143,10 +143,11 @@ static struct fl_block *make_parked(void)
 		fl_inflight_lock();
 		fl_block_put_locked(blk);
 		fl_inflight_unlock();
-		return NULL;
+		return (int)pid;
 	}
 	blk->pid = (pid_t)pid;
-	return blk;
+	*out = blk;
+	return 0;
 }
 
 /* Ends a parked child (it is ours, not reaped: P_PID is safe). */
@@ -214,6 +215,7 @@ static int fill(void)
 {
 	for (;;) {
 		struct fl_block *blk;
+		int ret;
 
 		fl_inflight_lock();
 		if (nparked >= target) {
@@ -221,9 +223,9 @@ static int fill(void)
 			return 0;
 		}
 		fl_inflight_unlock();
-		blk = make_parked();
-		if (!blk)
-			return -EAGAIN;
+		ret = make_parked(&blk);
+		if (ret < 0)
+			return ret;
 		fl_inflight_lock();
 		fl_inflight_on_fork_locked(forget_locked);
 		blk->next = parked;
@@ -268,8 +270,8 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 	int pipefd[2] = { -1, -1 }, ret;
 
 	blk = take_parked();
-	if (!blk && !(blk = make_parked()))
-		return -EAGAIN;
+	if (!blk && (ret = make_parked(&blk)) < 0)
+		return ret;
 	rec = fl_arec_get();
 	if (!rec || (ret = fl_block_load(blk, job)) < 0) {
 		/* The child is fine, the job is not: park it again. */
@@ -328,7 +330,7 @@ int fl_engine_pool(struct fl_job *job, fl_child *child)
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
 	child->pid = blk->pid;
-	child->pidfd = fl_pidfd_for(blk->pid);
+	child->pidfd = fl_pidfd_for(job, blk->pid);
 	fl_inflight_track(blk, rec, child);
 	/* A replacement, now that this child has what it needs. */
 	fill();

@@ -126,6 +126,6 @@ int fl_engine_posix(struct fl_job *job, fl_child *child)
 		return -err;
 	}
 	child->pid = pid;
-	child->pidfd = fl_pidfd_for(pid);
+	child->pidfd = fl_pidfd_for(job, pid);
 	return 0;
 }

@@ -35,6 +35,6 @@ int fl_engine_vfork(struct fl_job *job, fl_child *child)
 		return -job->slot.error;
 	}
 	child->pid = pid;
-	child->pidfd = fl_pidfd_for(pid);
+	child->pidfd = fl_pidfd_for(job, pid);
 	return 0;
 }

@@ -89,13 +89,14 @@ void fl_reap_failed(pid_t pid, int pidfd)
 		close(pidfd);
 }
 
-int fl_pidfd_for(pid_t pid)
+int fl_pidfd_for(const struct fl_job *job, pid_t pid)
 {
 	int fd;
 
 	/* Safe from pid reuse: the child is ours and not reaped yet.  pidfds
-	 * are close-on-exec always. */
-	if (!fl_has(FL_FEAT_PIDFD_OPEN))
+	 * are close-on-exec always.  None for posix_spawn's callers, who reap
+	 * by pid: a spawn then needs no free fd, as glibc's. */
+	if (!fl_has(FL_FEAT_PIDFD_OPEN) || (job && (job->spec->flags & FL_SPEC_NO_PIDFD)))
 		return -1;
 	fd = fl_sys_pidfd_open(pid, 0);
 	return fd < 0 ? -1 : fd;

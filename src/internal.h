@@ -179,8 +179,9 @@ void fl_signals_block(struct fl_job *job, struct fl_saved *saved);
 void fl_signals_restore(const struct fl_saved *saved);
 /* Reaps a child that failed before exec (it exits at once with 127). */
 void fl_reap_failed(pid_t pid, int pidfd);
-/* A pidfd for a child just made by a call that returns none, or -1. */
-int fl_pidfd_for(pid_t pid);
+/* A pidfd for a child just made by a call that returns none, or -1 (and
+ * none for a JOB whose template asks for none). */
+int fl_pidfd_for(const struct fl_job *job, pid_t pid);
 
 /* ---- stack.c: child stacks ----------------------------------------------- */
 #define FL_STACK_SIZE (64 * 1024)	/* the child side needs a few KiB: see child.c */

@@ -143,7 +143,7 @@ static int start_locked(void)
 	}
 	zsock = sv[0];
 	zpid = pid;
-	zpidfd = fl_pidfd_for(pid);
+	zpidfd = fl_pidfd_for(NULL, pid);
 	return 0;
 }
 
