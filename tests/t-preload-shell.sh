@@ -19,7 +19,7 @@ ENGINES="auto fork vfork posix clone async pool zygote"
 report() {
 	rm -rf "$T/work"
 	mkdir "$T/work"
-	"$@" "$SHELL_HELPER" report "$T/work"
+	timeout -s KILL 300 "$@" "$SHELL_HELPER" report "$T/work"
 }
 
 # N lines of the trace for CALL under engine E (auto is the default, clone).
