@@ -9,15 +9,19 @@
  *                             directory (fifos and the children's reports)
  *   helper-shell noshell      system and popen where /bin/sh cannot run (the test
  *                             mounts /dev/null over it in a mount namespace of its own)
+ *   helper-shell bench N      N calls each of system(":") and popen(":", "r") + pclose,
+ *                             glibc's and the ones the names bind to, timed whole
  *
  * A report names what differs between runs by what it is: fds by the stream
  * they belong to, pipes by whose they are, the scratch directory as DIR.
  * The last line counts the calls that spawn a shell, for the trace check.
  */
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -696,6 +700,78 @@ static int noshell(void)
 	return 0;
 }
 
+/* ---- bench ------------------------------------------------------------------- */
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+typedef int system_fn(const char *);
+typedef FILE *popen_fn(const char *, const char *);
+typedef int pclose_fn(FILE *);
+
+/* One call: system(":"), or popen(":", "r") and pclose; its time in us. */
+static double one(system_fn *sys, popen_fn *op, pclose_fn *cl)
+{
+	double t0 = now_us();
+	FILE *f;
+
+	if (sys)
+		return sys(":") == 0 ? now_us() - t0 : -1;
+	f = op(":", "r");
+	return f && cl(f) == 0 ? now_us() - t0 : -1;
+}
+
+/* N calls each of system(":") and popen(":", "r") + pclose, glibc's own
+ * (found in libc.so.6 by version) and the ones the names bind to (the
+ * shim's under LD_PRELOAD), interleaved so that the machine's load touches
+ * all alike: the whole call, shell included, min and median in us. */
+static int bench(int n)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	const char *by_name = getenv("LD_PRELOAD") ? "the shim's" : "by name (glibc's)";
+	struct {
+		const char *what, *whose;
+		system_fn *sys;
+		popen_fn *op;
+		pclose_fn *cl;
+		double *t;
+	} m[4] = {
+		{ "system", "glibc's", libc ? (system_fn *)dlvsym(libc, "system", "GLIBC_2.2.5") : NULL, NULL, NULL, NULL },
+		{ "system", by_name, system, NULL, NULL, NULL },
+		{ "popen + pclose", "glibc's", NULL, libc ? (popen_fn *)dlvsym(libc, "popen", "GLIBC_2.2.5") : NULL,
+		  libc ? (pclose_fn *)dlvsym(libc, "pclose", "GLIBC_2.2.5") : NULL, NULL },
+		{ "popen + pclose", by_name, NULL, popen, pclose, NULL },
+	};
+
+	if (n < 1 || !m[0].sys || !m[2].op || !m[2].cl)
+		return 1;
+	for (int k = 0; k < 4; k++)
+		if (!(m[k].t = calloc(n, sizeof(double))))
+			return 1;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 4; k++)
+			if ((m[k].t[i] = one(m[k].sys, m[k].op, m[k].cl)) < 0)
+				return 1;
+	printf("%d calls each of system(\":\") and popen(\":\", \"r\") + pclose, us\n", n);
+	for (int k = 0; k < 4; k++) {
+		qsort(m[k].t, n, sizeof(double), cmp_double);
+		printf("%-16s %-18s min %8.1f  median %8.1f\n", m[k].what, m[k].whose, m[k].t[0], m[k].t[n / 2]);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -707,6 +783,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && !strcmp(argv[1], "noshell"))
 		return noshell();
-	fprintf(stderr, "usage: helper-shell report DIR | noshell\n");
+	if (argc >= 3 && !strcmp(argv[1], "bench"))
+		return bench(atoi(argv[2]));
+	fprintf(stderr, "usage: helper-shell report DIR | noshell | bench N\n");
 	return 2;
 }
