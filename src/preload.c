@@ -2,7 +2,8 @@
 /*
  * The preload shim, build/libforkless-preload.so: with LD_PRELOAD naming it,
  * a program's posix_spawn, posix_spawnp, their file-action and attribute
- * functions, pidfd_spawn(p) and pidfd_getpid are forkless's (compat.c).
+ * functions, pidfd_spawn(p) and pidfd_getpid are forkless's (compat.c), and
+ * so are system, popen and pclose (the end of this file).
  *
  * Symbol versions: each function is exported under the version glibc gives
  * it (src/preload.map), so a program's versioned references bind here.
