@@ -21,7 +21,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/syscall.h>
-#include <time.h>
 
 #include "util.h"
 
@@ -701,21 +700,6 @@ static int noshell(void)
 }
 
 /* ---- bench ------------------------------------------------------------------- */
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 typedef int system_fn(const char *);
 typedef FILE *popen_fn(const char *, const char *);
