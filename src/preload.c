@@ -250,8 +250,9 @@ static int run_system(const char *line)
 	fl_posix_spawnattr_setsigmask(&attr, &omask);
 	fl_posix_spawnattr_setsigdefault(&attr, &reset);
 	fl_posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	/* Not a cancellation point in glibc: a cancellation inside would
-	 * leave the reference taken. */
+	/* glibc's spawn is no cancellation point; an engine may wait inside
+	 * ours (for the child's exec), and a cancellation there would leave
+	 * the reference taken. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	err = shell_spawn("system", &pid, NULL, &attr, line);
 	pthread_setcancelstate(cancel, NULL);
@@ -376,6 +377,8 @@ SHIM FILE *popen(const char *command, const char *mode)
 
 	fl_posix_spawn_file_actions_init(&fa);
 	err = fl_posix_spawn_file_actions_adddup2(&fa, fds[child], target);
+	/* No cancellation point in glibc's popen either; one here would leave
+	 * the list locked. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	pthread_mutex_lock(&piped.lock);
 	/* A stream on the target fd was replaced by the dup2 already. */
