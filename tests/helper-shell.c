@@ -492,6 +492,19 @@ static void case_popen_modes(void)
 	printf("no such command, pclose: 0x%x\n", f ? pclose(f) : -2);
 	f = open_cmd("exit 5", "r");
 	printf("fclose of a popen stream: 0x%x\n", f ? fclose(f) : -2);
+	/* Its fd closed behind its back: the close fails, the child is left. */
+	f = open_cmd("echo $$; exit 6", "r");
+	if (f && fgets(line, sizeof(line), f)) {
+		pid_t pid = atoi(line);
+		int status = -1, ret;
+
+		close(fileno(f));
+		errno = 0;
+		ret = pclose(f);
+		printf("pclose with its fd closed: %d %s, ", ret, strerror(errno));
+		ret = waitpid(pid, &status, 0) == pid;
+		printf("its child left: %d, status 0x%x\n", ret, status);
+	}
 	/* Through a pointer: the compiler rightly calls this a mismatch, and
 	 * glibc answers it as fclose. */
 	f = fopen("/dev/null", "r");
