@@ -14,7 +14,6 @@
  *                                    the 5th of 5 PATH entries; min and median in us
  */
 #include <dlfcn.h>
-#include <time.h>
 
 #include "util.h"
 #include "compat-scenarios.h"
@@ -138,21 +137,6 @@ static int run_spawn(int n)
 }
 
 /* ---- bench ---------------------------------------------------------------- */
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 struct method {
 	const char *name;

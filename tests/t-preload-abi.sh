@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The preload shim's face: it exports glibc's spawn names under glibc's symbol
-# versions and nothing else; it adds no thread and no fd to a program that
-# never spawns; each caller gets the behaviour of the posix_spawn version it
+# The preload shim's face: it exports glibc's spawn names, system, popen,
+# pclose and fclose under glibc's symbol versions and nothing else; it adds no
+# thread and no fd to a program that never spawns; each caller gets the behaviour of the posix_spawn version it
 # was linked against (GLIBC_2.2.5 retries a script without "#!" with /bin/sh,
 # GLIBC_2.15 does not); FORKLESS_ENGINE picks the engine, an unknown one is
 # reported once; FORKLESS_TRACE shows that the shim is in use.
@@ -12,9 +12,12 @@ set -u
 
 # 1. Exactly glibc's names, under glibc's versions (x86_64).
 cat > "$T/want" <<'LIST'
+fclose@@GLIBC_2.2.5
+pclose@@GLIBC_2.2.5
 pidfd_getpid@@GLIBC_2.39
 pidfd_spawn@@GLIBC_2.39
 pidfd_spawnp@@GLIBC_2.39
+popen@@GLIBC_2.2.5
 posix_spawn@@GLIBC_2.15
 posix_spawn@GLIBC_2.2.5
 posix_spawn_file_actions_addchdir_np@@GLIBC_2.29
@@ -44,11 +47,12 @@ posix_spawnattr_setsigdefault@@GLIBC_2.2.5
 posix_spawnattr_setsigmask@@GLIBC_2.2.5
 posix_spawnp@@GLIBC_2.15
 posix_spawnp@GLIBC_2.2.5
+system@@GLIBC_2.2.5
 LIST
 readelf --dyn-syms -W "$SHIM" | awk '$7 != "UND" && ($5 == "GLOBAL" || $5 == "WEAK") && $4 == "FUNC" { print $8 }' |
 	sort > "$T/got"
 diff "$T/want" "$T/got" > "$T/symdiff"
-ok $? "exports exactly glibc's spawn functions under glibc's versions"
+ok $? "exports exactly glibc's spawn functions, system, popen, pclose and fclose under glibc's versions"
 [ -s "$T/symdiff" ] && diag_file "$T/symdiff"
 readelf -d "$SHIM" | grep NEEDED | grep -qv 'libc\.so\.6\|ld-linux'
 ok $((! $?)) "needs libc.so.6 (and the dynamic loader) only"

@@ -12,15 +12,8 @@ set -u
 "$HELPER" scenarios > "$T/glibc"
 ok $? "the scenarios under glibc ($(grep -c '^== ' "$T/glibc") of them)"
 for e in auto fork vfork posix clone async pool zygote; do
-	rm -f "$T/trace"
-	FORKLESS_TRACE=$T/trace FORKLESS_ENGINE=$e LD_PRELOAD=$SHIM "$HELPER" scenarios > "$T/$e" 2> "$T/err"
-	if grep -q "not an engine" "$T/err"; then
-		skip "this build has no $e engine" "$e"
-		continue
-	fi
-	diff "$T/glibc" "$T/$e" > "$T/diff"
-	ok $? "FORKLESS_ENGINE=$e: every report as glibc's"
-	[ -s "$T/diff" ] && head -20 "$T/diff" | diag_file /dev/stdin
+	under_shim $e "$HELPER" scenarios || continue
+	same_as_glibc $e
 	# Runs under other ids cannot write the trace: at least the others.
 	[ "$(grep -c "engine=$e\|engine=clone" "$T/trace" 2> /dev/null)" -ge 70 ]
 	ok $? "FORKLESS_ENGINE=$e: the shim made the spawns ($(wc -l < "$T/trace") traced)"
