@@ -121,15 +121,6 @@ static int self_read(void)
 
 /* ---- a request, received ------------------------------------------------------ */
 
-struct zin {
-	char *base;			/* the request: the inline buffer or a mapping */
-	size_t len, mapped;
-	int32_t *table;			/* (number, kind) pairs, ascending */
-	uint32_t ntable, table_cap;
-	int *fds;			/* the cwd, then the table's real ones in order */
-	int nfds, fds_cap;
-	int error;			/* why no child can be made of it */
-};
 
 /* Whether [OFF, OFF + LEN) lies inside the request. */
 static bool inside(const struct zin *in, uint64_t off, uint64_t len)
@@ -582,9 +573,65 @@ static int recv_table(int sock, struct zin *in)
 	}
 }
 
-__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread)
+int fl_zreq_recv(int sock, struct zin *in)
 {
 	static char inbuf[INLINE_MAX + sizeof(struct zreq)];
+	const struct zreq *q = (const struct zreq *)inbuf;
+	int head_fd = -1, got;
+	long n = fl_zmsg_recv(sock, inbuf, sizeof(inbuf), &head_fd, 1, &got);
+
+	if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EMFILE))
+		return -1;
+	in->base = inbuf;
+	in->len = n > 0 ? (size_t)n : 0;
+	in->mapped = 0;
+	in->ntable = 0;
+	in->nfds = 0;
+	in->error = n == -EMFILE ? EMFILE : n < 0 ? EPROTO : 0;
+	if (!in->error && in->len >= sizeof(*q) && q->magic == ZMAGIC && q->in_memfd) {
+		/* The request proper is in the memfd. */
+		struct stat st;
+
+		if (got != 1 || fstat(head_fd, &st) < 0 || (uint64_t)st.st_size < sizeof(*q) ||
+		    (uint64_t)st.st_size > MAX_REQUEST) {
+			in->error = EPROTO;
+		} else {
+			in->base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, head_fd, 0);
+			if (in->base == MAP_FAILED) {
+				in->base = inbuf;
+				in->error = ENOMEM;
+			} else {
+				in->len = in->mapped = (size_t)st.st_size;
+			}
+		}
+	} else if (got) {
+		in->error = EPROTO;
+	}
+	if (got)
+		close(head_fd);
+	if (!in->error && !request_valid(in))
+		in->error = EPROTO;
+	if (recv_table(sock, in) < 0) {
+		fl_zreq_done(in);
+		return -1;
+	}
+	if (!in->error && in->nfds < 1)
+		in->error = EPROTO;	/* no cwd */
+	in->req = (const struct zreq *)in->base;
+	return 0;
+}
+
+void fl_zreq_done(struct zin *in)
+{
+	close_all(in->fds, in->nfds);
+	in->nfds = 0;
+	if (in->mapped)
+		munmap(in->base, in->mapped);
+	in->mapped = 0;
+}
+
+__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread)
+{
 	static struct zin in;
 	uint64_t all = ~0ull;
 	struct rlimit nofile;
@@ -619,58 +666,21 @@ __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_
 		_exit(1);
 
 	for (;;) {
-		const struct zreq *q = (const struct zreq *)inbuf;
 		struct zreply rep = { 0, FL_STEP_SPAWN, -1 };
-		int head_fd = -1, got, pidfd = -1;
-		long n = fl_zmsg_recv(sock, inbuf, sizeof(inbuf), &head_fd, 1, &got);
+		int pidfd = -1;
 
-		if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EMFILE))
-			_exit(n == 0 ? 0 : 1);
-		in.base = inbuf;
-		in.len = n > 0 ? (size_t)n : 0;
-		in.mapped = 0;
-		in.ntable = 0;
-		in.nfds = 0;
-		in.error = n == -EMFILE ? EMFILE : n < 0 ? EPROTO : 0;
-		if (!in.error && in.len >= sizeof(*q) && q->magic == ZMAGIC && q->in_memfd) {
-			/* The request proper is in the memfd. */
-			struct stat st;
-
-			if (got != 1 || fstat(head_fd, &st) < 0 || (uint64_t)st.st_size < sizeof(*q) ||
-			    (uint64_t)st.st_size > MAX_REQUEST) {
-				in.error = EPROTO;
-			} else {
-				in.base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, head_fd, 0);
-				if (in.base == MAP_FAILED) {
-					in.base = inbuf;
-					in.error = ENOMEM;
-				} else {
-					in.len = in.mapped = (size_t)st.st_size;
-				}
-			}
-		} else if (got) {
-			in.error = EPROTO;
-		}
-		if (got)
-			close(head_fd);
-		if (!in.error && !request_valid(&in))
-			in.error = EPROTO;
-		if (recv_table(sock, &in) < 0)
-			_exit(1);
-		q = (const struct zreq *)in.base;
-		if (!in.error && in.nfds < 1)
-			in.error = EPROTO;	/* no cwd */
+		if (fl_zreq_recv(sock, &in) < 0)
+			_exit(0);
 		/* What no child of this zygote can be given: the caller's seccomp
 		 * filters, a timer slack of 0 (a real-time thread's, kept by a
 		 * fork with reset-on-fork: prctl takes 0 for "the default"). */
-		if (!in.error && (q->state.filters != self_filters || (q->state.slack == 0) != (self.slack == 0)))
+		if (!in.error && (in.req->state.filters != self_filters ||
+				  (in.req->state.slack == 0) != (self.slack == 0)))
 			in.error = ZRESTART;
 		rep.error = in.error;
 		if (!in.error)
 			pidfd = zygote_spawn(&in, &rep);
-		close_all(in.fds, in.nfds);
-		if (in.mapped)
-			munmap(in.base, in.mapped);
+		fl_zreq_done(&in);
 		/* The caller reaps a failed child itself: it is its child. */
 		fl_zmsg_send(sock, &rep, sizeof(rep), pidfd >= 0 ? &pidfd : NULL, pidfd >= 0);
 		if (pidfd >= 0)

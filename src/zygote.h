@@ -92,6 +92,26 @@ struct zreply {
 long fl_zmsg_recv(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
 
+/* A request as the zygote received it. */
+struct zin {
+	const struct zreq *req;		/* base, once received */
+	char *base;			/* the request: the inline buffer or a mapping */
+	size_t len, mapped;
+	int32_t *table;			/* (number, kind) pairs, ascending */
+	uint32_t ntable, table_cap;
+	int *fds;			/* the cwd, then the table's real ones in order */
+	int nfds, fds_cap;
+	int error;			/* why no child can be made of it */
+};
+
+/* Receives the next request on SOCK with its fd table into IN, checked
+ * whole before anything is built from it: in->error says why no child can
+ * be made of it (EPROTO for a request that lies, EMFILE when no fd was left
+ * for its fds).  0, or -1 at EOF or a broken socket.  fl_zreq_done closes
+ * its fds and unmaps it. */
+int fl_zreq_recv(int sock, struct zin *in);
+void fl_zreq_done(struct zin *in);
+
 /* The zygote process: serves requests on SOCK until EOF; never returns. */
 __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread);
 
