@@ -537,11 +537,11 @@ out:
 	return 0;
 }
 
-/* Sends JOB's request (built in B) through a snapshot and reads the reply.
- * -EPIPE or -ECONNRESET: the zygote is gone. */
-static int exchange(struct fl_job *job, struct buf *b, struct zreply *rep, int *pidfd)
+/* Sends JOB's request (built in B) on SOCK through a snapshot and reads the
+ * reply. */
+static int exchange(struct fl_job *job, int sock, struct buf *b, struct zreply *rep, int *pidfd)
 {
-	struct snap sn = { job, b, zsock, 0 };
+	struct snap sn = { job, b, sock, 0 };
 	struct fl_saved saved;
 	char *stack = fl_stack_of_thread();
 	siginfo_t si;
@@ -581,7 +581,7 @@ static int exchange(struct fl_job *job, struct buf *b, struct zreply *rep, int *
 		;
 	if (sn.error)
 		return sn.error == -ENOTCONN ? -EPIPE : sn.error;
-	n = fl_zmsg_recv(zsock, rep, sizeof(*rep), pidfd, 1, &got);
+	n = fl_zmsg_recv(sock, rep, sizeof(*rep), pidfd, 1, &got);
 	if (!got)
 		*pidfd = -1;
 	if (n == 0)
@@ -619,11 +619,9 @@ static void tls_make_key(void)
 	pthread_key_create(&tls_key, tls_free);
 }
 
-int fl_engine_zygote(struct fl_job *job, fl_child *child)
+int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd)
 {
-	struct zreply rep;
-	int pidfd = -1, ret, cancel;
-	bool restarted = false, retried = false;
+	int ret;
 
 	if (!tls) {
 		pthread_once(&tls_once, tls_make_key);
@@ -633,27 +631,36 @@ int fl_engine_zygote(struct fl_job *job, fl_child *child)
 		tls->groups_cap = 64;
 		pthread_setspecific(tls_key, tls);
 	}
+	for (;;) {
+		ret = build_request(job, &tls->b, tls->groups_cap);
+		if (ret == 0)
+			ret = exchange(job, sock, &tls->b, rep, pidfd);
+		if (ret != -ENOSPC)
+			return ret;
+		/* More groups than room: the snapshot said how many. */
+		tls->groups_cap = ((struct zreq *)tls->b.p)->state.ngroups;
+	}
+}
+
+int fl_engine_zygote(struct fl_job *job, fl_child *child)
+{
+	struct zreply rep;
+	int pidfd = -1, ret, cancel;
+	bool restarted = false, retried = false;
+
 	/* A cancellation inside the exchange would leave the protocol half
 	 * way: not here. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-	ret = build_request(job, &tls->b, tls->groups_cap);
 	pthread_mutex_lock(&zlock);
-	while (ret == 0) {
+	for (;;) {
 		ret = start_locked();
 		if (ret < 0)
 			break;
-		ret = exchange(job, &tls->b, &rep, &pidfd);
-		if (ret == -ENOSPC) {
-			/* More groups than room: the snapshot said how many. */
-			tls->groups_cap = ((struct zreq *)tls->b.p)->state.ngroups;
-			ret = build_request(job, &tls->b, tls->groups_cap);
-			continue;
-		}
+		ret = fl_zreq_send(job, zsock, &rep, &pidfd);
 		if ((ret == -EPIPE || ret == -ECONNRESET) && !retried) {
 			/* It died (killed, crashed): reap it, start another, once. */
 			stop_locked();
 			retried = true;
-			ret = 0;
 			continue;
 		}
 		if (ret == 0 && rep.error == ZRESTART && !restarted) {

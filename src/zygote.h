@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "internal.h"
 #include "state.h"
 
 #define ZMAGIC 0x7a79676fu	/* "zygo": a request */
@@ -91,6 +92,12 @@ struct zreply {
  * FDS), or sent (0 or -errno).  Raw syscalls: the snapshot sends. */
 long fl_zmsg_recv(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
+
+/* The caller's side: sends JOB's request on SOCK (a server's socket, held
+ * for this one exchange) through a snapshot of the calling thread, and
+ * reads the reply: 0 with *REP and *PIDFD (-1 if none came), or -errno;
+ * -EPIPE or -ECONNRESET when the server is gone. */
+int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd);
 
 /* A request as the zygote received it. */
 struct zin {
