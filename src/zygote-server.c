@@ -145,6 +145,23 @@ static bool strings_inside(const struct zin *in, uint32_t off, uint32_t count)
 	return true;
 }
 
+/* The bytes of data the child reads for step A, past what its size says. */
+static uint64_t data_needs(const struct zact *a)
+{
+	switch (a->op) {
+	case FL_OP_SIGMASK: case FL_OP_SIGDEFAULT:
+		return sizeof(uint64_t);	/* the kernel's mask */
+	case FL_OP_SCHED:
+		return sizeof(struct sched_param);
+	case FL_OP_RLIMIT:
+		return sizeof(struct rlimit);
+	case FL_OP_SETGROUPS:
+		return a->arg < 0 || a->arg > 65536 ? UINT64_MAX : (uint64_t)a->arg * sizeof(gid_t);
+	default:
+		return 0;
+	}
+}
+
 /* A request is checked whole before anything is built from it: a lying
  * one (offsets, counts, steps out of range) makes no child. */
 static bool request_valid(const struct zin *in)
@@ -180,9 +197,12 @@ static bool request_valid(const struct zin *in)
 			if (a[i].op >= FL_OP_COUNT || order[i] < 0 || (uint32_t)order[i] >= n ||
 			    !inside(in, a[i].data_off, a[i].data_len) || (a[i].data_len && a[i].size > a[i].data_len))
 				return false;
-			/* A path is a string inside its data. */
+			/* A path is a string inside its data; the fixed-size data
+			 * the child reads is all there. */
 			if ((a[i].op == FL_OP_OPEN || a[i].op == FL_OP_CHDIR) && !a[i].size &&
 			    (!a[i].data_len || in->base[a[i].data_off + a[i].data_len - 1]))
+				return false;
+			if (a[i].data_len < data_needs(&a[i]))
 				return false;
 		}
 	}
@@ -202,6 +222,7 @@ struct zjob {
 	int *moved;			/* the child's copies of the received fds */
 	int report_w;			/* callback mode: the report pipe's write end */
 	struct fl_state have;		/* the zygote's state, as the child changes it */
+	char **argv, **envp, **sh_argv;
 };
 
 /*
@@ -369,29 +390,35 @@ static void close_all(const int *fds, int n)
 		close(fds[i]);
 }
 
-/* Makes the child a request asks for; fills the reply.  Returns the child's
- * pidfd in the zygote, or -1. */
-static int zygote_spawn(const struct zin *in, struct zreply *rep)
+static void zjob_free(struct zjob *z)
+{
+	if (!z)
+		return;
+	free(z->acts[0].v);
+	free(z->acts[1].v);
+	free(z->moved);
+	free(z->argv);
+	free(z->envp);
+	free(z->sh_argv);
+	free(z);
+}
+
+/* Lays out the child's job from a checked request: NULL (no memory) or a
+ * zjob for zjob_free. */
+static struct zjob *zjob_build(const struct zin *in)
 {
 	char *base = in->base;
 	const struct zreq *q = (const struct zreq *)base;
 	struct zjob *z = calloc(1, sizeof(*z));
-	char **argv = NULL, **envp = NULL, **sh_argv = NULL;
-	int pidfd = -1, pipefd[2] = { -1, -1 }, ret = -ENOMEM;
-	long pid;
 
-	rep->pid = -1;
-	rep->step = FL_STEP_SPAWN;
 	if (!z)
-		goto out;
+		return NULL;
 	z->req = q;
 	z->base = base;
 	z->in = in;
 	z->have = self;
-	z->moved = calloc((size_t)in->nfds + 1, sizeof(int));
-	if (!z->moved)
-		goto out;
 	z->report_w = -1;
+	z->moved = calloc((size_t)in->nfds + 1, sizeof(int));
 	z->spec.path = q->off_path ? base + q->off_path : NULL;
 	z->spec.file = q->off_file ? base + q->off_file : NULL;
 	z->spec.search = q->off_search ? base + q->off_search : NULL;
@@ -399,26 +426,25 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 	z->spec.search_eacces = q->search_eacces;
 	z->spec.flags = q->spec_flags;
 	z->spec.exec_fd = q->exec_fd;
-	if (build_actions(&z->acts[0], q, base, 0) < 0 || build_actions(&z->acts[1], q, base, 1) < 0)
-		goto out;
-	argv = build_vector(base, q->off_argv, q->argc);
-	envp = build_vector(base, q->off_envp, q->envc);
-	if (!argv || !envp)
-		goto out;
+	z->argv = build_vector(base, q->off_argv, q->argc);
+	z->envp = build_vector(base, q->off_envp, q->envc);
+	if (!z->moved || !z->argv || !z->envp || build_actions(&z->acts[0], q, base, 0) < 0 ||
+	    build_actions(&z->acts[1], q, base, 1) < 0)
+		goto fail;
 	if (q->sh) {
 		uint32_t n = (q->argc ? q->argc : 1) + 2;
 
-		sh_argv = calloc(n, sizeof(char *));
-		if (!sh_argv)
-			goto out;
-		sh_argv[0] = (char *)"/bin/sh";
+		z->sh_argv = calloc(n, sizeof(char *));
+		if (!z->sh_argv)
+			goto fail;
+		z->sh_argv[0] = (char *)"/bin/sh";
 		for (uint32_t i = 1; i < q->argc; i++)
-			sh_argv[i + 1] = argv[i];
+			z->sh_argv[i + 1] = z->argv[i];
 	}
 	z->job.spec = &z->spec;
-	z->job.argv = argv;
-	z->job.envp = envp;
-	z->job.sh_argv = sh_argv;
+	z->job.argv = z->argv;
+	z->job.envp = z->envp;
+	z->job.sh_argv = z->sh_argv;
 	z->job.acts[0] = &z->acts[0];
 	z->job.acts[1] = q->nacts[1] ? &z->acts[1] : NULL;
 	z->job.exec_fd = -1;
@@ -430,6 +456,33 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 	z->job.mask = q->mask;
 	z->job.slot.error = 0;
 	z->job.slot.step = FL_STEP_SPAWN;
+	return z;
+fail:
+	zjob_free(z);
+	return NULL;
+}
+
+int fl_zreq_lay_out(const struct zin *in)
+{
+	struct zjob *z = zjob_build(in);
+
+	zjob_free(z);
+	return z ? 0 : -ENOMEM;
+}
+
+/* Makes the child a request asks for; fills the reply.  Returns the child's
+ * pidfd in the zygote, or -1. */
+static int zygote_spawn(const struct zin *in, struct zreply *rep)
+{
+	const struct zreq *q = in->req;
+	struct zjob *z = zjob_build(in);
+	int pidfd = -1, pipefd[2] = { -1, -1 }, ret = -ENOMEM;
+	long pid;
+
+	rep->pid = -1;
+	rep->step = FL_STEP_SPAWN;
+	if (!z)
+		goto out;
 	if (q->has_fn) {
 		/* Fork semantics: the child has its own copy of the zygote, so it
 		 * reports down a pipe (closed by exec: EOF means exec'd). */
@@ -483,15 +536,7 @@ out:
 	rep->error = -ret;
 	if (!ret)
 		rep->step = 0;
-	if (z) {
-		free(z->acts[0].v);
-		free(z->acts[1].v);
-		free(z->moved);
-	}
-	free(z);
-	free(argv);
-	free(envp);
-	free(sh_argv);
+	zjob_free(z);
 	return pidfd;
 }
 

@@ -118,6 +118,10 @@ struct zin {
  * its fds and unmaps it. */
 int fl_zreq_recv(int sock, struct zin *in);
 void fl_zreq_done(struct zin *in);
+/* Lays out the job the child of a checked request would run, and frees it:
+ * what a fuzz target of the request parser runs (no child is made).  0 or
+ * -ENOMEM. */
+int fl_zreq_lay_out(const struct zin *in);
 
 /* The zygote process: serves requests on SOCK until EOF; never returns. */
 __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread);
