@@ -1,5 +1,5 @@
 # forkless: a plain GNU Makefile.  `make`, `make check`, `make bench`,
-# `make install PREFIX=... DESTDIR=...`, `make asan`, `make tsan`.
+# `make install PREFIX=... DESTDIR=...`, `make asan`, `make tsan`, `make fuzz`.
 
 VERSION  := 0.1.0
 SOMAJOR  := 0
@@ -73,6 +73,9 @@ $(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
+# The fuzz targets, which it includes.
+$(B)/tests/t-fuzz-replay: tests/fuzz/*.c tests/fuzz/fuzz.h
+
 $(B)/obj $(B)/tests:
 	mkdir -p $@
 
@@ -99,6 +102,35 @@ asan:
 tsan:
 	$(MAKE) B=build/tsan SAN="-fsanitize=thread" CFLAGS="-O1 -g" check
 
+# Fuzzing with libFuzzer (clang): a build of its own in build/fuzz, so that
+# `make check` never pays for it; make check replays the seed corpus and the
+# saved crashes instead (tests/t-fuzz-replay.c).  Each target runs FUZZ_TIME
+# seconds from tests/fuzz/corpus/NAME; what it learns stays in build/fuzz.
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := builders compat
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS="-O1 -g" \
+		SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t build/fuzz/crashes; \
+		echo "fuzz-$$t: $(FUZZ_TIME) s from tests/fuzz/corpus/$$t (log: build/fuzz/fuzz-$$t.log)"; \
+		if build/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/crashes/$$t- build/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
+			>build/fuzz/fuzz-$$t.log 2>&1; then \
+			grep -E '^#[0-9]+.*(pulse|DONE)' build/fuzz/fuzz-$$t.log | tail -1; \
+			grep '^stat::' build/fuzz/fuzz-$$t.log; \
+		else \
+			tail -80 build/fuzz/fuzz-$$t.log; \
+			echo "fuzz-$$t FAILED: copy the input from build/fuzz/crashes/ into tests/fuzz/regress/$$t/"; \
+			exit 1; \
+		fi; \
+	done
+
+$(B)/fuzz-%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/*.h $(B)/libforkless.a
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread -fsanitize=fuzzer $(SAN) \
+		-o $@ $< $(B)/libforkless.a
+
 bench: all
 	$(B)/forkless bench
 
@@ -121,4 +153,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all check deps other-compiler asan tsan bench install clean
+.PHONY: all check deps other-compiler asan tsan fuzz bench install clean
