@@ -28,6 +28,7 @@ struct fz {
 	const uint8_t *p;	/* what is left of it */
 	size_t n;
 	bool raw_path;		/* a path came from the input: the input must not spawn */
+	bool big_used;		/* fz_argv gave out its big string */
 	bool replay;		/* in t-fuzz-replay: report broken rules, do not abort */
 	char why[256];		/* the first broken rule, in replay */
 	int steps;		/* calls made, bounded so that one input stays fast */
@@ -213,8 +214,11 @@ static __attribute__((unused)) char **fz_argv(struct fz *f, char **buf, size_t m
 	for (size_t i = 0; i < n; i++) {
 		uint8_t w = fz_u8(f);
 
-		buf[i] = (char *)words[w < 0xf0 ? w % 6 : 6];
+		/* One big string an input: thousands would only measure memcpy. */
+		buf[i] = (char *)words[w < 0xf0 || f->big_used ? w % 6 : 6];
+		f->big_used |= buf[i] == big;
 	}
+	f->steps += n / 16;	/* a long vector costs as many steps to copy */
 	buf[n] = NULL;
 	return buf;
 }
@@ -238,6 +242,7 @@ static __attribute__((unused)) void fz_repeat(struct fz *f, void *state, void (*
 		struct fz again = body;
 
 		again.steps = f->steps;
+		again.big_used = f->big_used;
 		while (again.n && again.steps < FZ_MAX_STEPS) {
 			if (nested(*again.p))
 				fz_u8(&again);
@@ -246,6 +251,7 @@ static __attribute__((unused)) void fz_repeat(struct fz *f, void *state, void (*
 		}
 		f->steps = again.steps;
 		f->raw_path |= again.raw_path;
+		f->big_used |= again.big_used;
 		if (again.why[0] && !f->why[0])
 			memcpy(f->why, again.why, sizeof(f->why));
 	}
