@@ -80,9 +80,13 @@ $(B)/obj $(B)/tests:
 	mkdir -p $@
 
 # Every test through prove; also a warnings-as-errors build with the other
-# compiler, so both gcc and clang stay clean.
+# compiler, so both gcc and clang stay clean.  Each test's whole output is
+# kept in $(B)/logs (tests/tap-log.sh); when prove fails, the logs of the
+# tests that failed follow its summary.
 check: all $(TESTS) $(HELPERS) other-compiler deps
-	FL_BUILD=$(abspath $(B)) prove -f $(PROVE_FLAGS) $(TESTS) $(TEST_SCRIPTS)
+	@rm -rf $(B)/logs && mkdir -p $(B)/logs
+	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
+		$(TESTS) $(TEST_SCRIPTS) || { tests/tap-log.sh --report $(B)/logs; exit 1; }
 
 # The Debian packages some tests use (tools/install-deps.sh), as root; a test
 # whose tool is still missing says so and skips.
