@@ -110,6 +110,9 @@ tsan:
 # `make check` never pays for it; make check replays the seed corpus and the
 # saved crashes instead (tests/t-fuzz-replay.c).  Each target runs FUZZ_TIME
 # seconds from tests/fuzz/corpus/NAME; what it learns stays in build/fuzz.
+# The inputs are programs of steps: -len_control=0 lets them be long at once,
+# where libFuzzer's default grows the length from a few bytes, too slowly
+# for a run of a minute.
 FUZZ_TIME ?= 60
 FUZZ_TARGETS := builders compat
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -119,7 +122,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p build/fuzz/corpus-$$t build/fuzz/crashes; \
 		echo "fuzz-$$t: $(FUZZ_TIME) s from tests/fuzz/corpus/$$t (log: build/fuzz/fuzz-$$t.log)"; \
-		if build/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+		if build/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -max_len=1024 -len_control=0 \
 			-artifact_prefix=build/fuzz/crashes/$$t- build/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
 			>build/fuzz/fuzz-$$t.log 2>&1; then \
 			grep -E '^#[0-9]+.*(pulse|DONE)' build/fuzz/fuzz-$$t.log | tail -1; \

@@ -163,9 +163,12 @@ static __attribute__((unused)) const char *fz_path(struct fz *f, char *buf, size
 		n = n << 5;	/* up to 8 KiB */
 	if (n > len - 1)
 		n = len - 1;
-	for (size_t i = 0; i < n; i++)
-		buf[i] = (char)fz_u8(f);
+	if (n > f->n)
+		n = f->n;	/* the zeros past the end would end the string there */
+	memcpy(buf, f->p, n);
 	buf[n] = 0;
+	f->p += n;
+	f->n -= n;
 	return buf;
 }
 
