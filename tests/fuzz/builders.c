@@ -77,6 +77,17 @@ static void check_add(struct fz *f, const fl_actions *list, int before, int ret,
 		fz_fail(f, "%s: list of %d holds %d after answer %d", what, before, after, ret);
 }
 
+/* A step whose one argument is an fd; its answer. */
+static int fd_step(struct fz *f, fl_actions *list, int (*act)(fl_actions *, int, unsigned), const char *what)
+{
+	int n = fl_actions_count(list), fd = fz_fd(f);
+	unsigned flags = fz_flags(f);
+	int ret = act(list, fd, flags);
+
+	check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), what);
+	return ret;
+}
+
 static void fill(struct fz *f, void *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -231,9 +242,7 @@ static void step(struct fz *f, void *state)
 		check_add(f, list, n, ret, fd_errs(fd) | fd_errs(fd2) | flag_errs(flags), "dup2");
 		break;
 	case 1:
-		fd = fz_fd(f), flags = fz_flags(f);
-		ret = fl_act_close(list, fd, flags);
-		check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), "close");
+		fd_step(f, list, fl_act_close, "close");
 		break;
 	case 2:
 		fd = fz_fd(f), path = fz_path(f, s->path, sizeof(s->path), &rel);
@@ -247,14 +256,10 @@ static void step(struct fz *f, void *state)
 		check_add(f, list, n, ret, path_errs(path) | flag_errs(flags), "chdir");
 		break;
 	case 4:
-		fd = fz_fd(f), flags = fz_flags(f);
-		ret = fl_act_fchdir(list, fd, flags);
-		check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), "fchdir");
+		fd_step(f, list, fl_act_fchdir, "fchdir");
 		break;
 	case 5:
-		fd = fz_fd(f), flags = fz_flags(f);
-		ret = fl_act_closefrom(list, fd, flags);
-		check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), "closefrom");
+		fd_step(f, list, fl_act_closefrom, "closefrom");
 		break;
 	case 6:
 		v = fz_u8(f) < 0xc0 ? fz_u32(f) & 0777 : fz_u32(f), flags = fz_flags(f);
@@ -262,9 +267,10 @@ static void step(struct fz *f, void *state)
 		check_add(f, list, n, ret, (v & ~0777u ? E_INVAL : 0) | flag_errs(flags), "umask");
 		break;
 	case 7:
+	case 19:	/* the steps with no argument */
 		flags = fz_flags(f);
-		ret = fl_act_setsid(list, flags);
-		check_add(f, list, n, ret, flag_errs(flags), "setsid");
+		ret = ((op & 0x7f) % 32 == 7 ? fl_act_setsid : fl_act_no_new_privs)(list, flags);
+		check_add(f, list, n, ret, flag_errs(flags), "setsid or no_new_privs");
 		break;
 	case 8:
 		v = fz_u8(f) < 0x80 ? 0 : fz_u32(f), flags = fz_flags(f);
@@ -272,10 +278,7 @@ static void step(struct fz *f, void *state)
 		check_add(f, list, n, ret, ((pid_t)v < 0 ? E_INVAL : 0) | flag_errs(flags), "setpgid");
 		break;
 	case 9:
-		fd = fz_fd(f), flags = fz_flags(f);
-		ret = fl_act_tcsetpgrp(list, fd, flags);
-		check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), "tcsetpgrp");
-		s->tcsetpgrp |= ret >= 0;
+		s->tcsetpgrp |= fd_step(f, list, fl_act_tcsetpgrp, "tcsetpgrp") >= 0;
 		break;
 	case 10:
 	case 11:
@@ -339,11 +342,6 @@ static void step(struct fz *f, void *state)
 		ret = fl_act_pdeathsig(list, fd, flags);
 		check_add(f, list, n, ret, (fd <= 0 || fd >= 65 ? E_INVAL : 0) | flag_errs(flags), "pdeathsig");
 		break;
-	case 19:
-		flags = fz_flags(f);
-		ret = fl_act_no_new_privs(list, flags);
-		check_add(f, list, n, ret, flag_errs(flags), "no_new_privs");
-		break;
 	case 20: {
 		static const int bits[] = { CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET,
 					    CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
@@ -364,9 +362,7 @@ static void step(struct fz *f, void *state)
 		break;
 	}
 	case 21:
-		fd = fz_fd(f), flags = fz_flags(f);
-		ret = fl_act_cgroup(list, fd, flags);
-		check_add(f, list, n, ret, fd_errs(fd) | flag_errs(flags), "cgroup");
+		fd_step(f, list, fl_act_cgroup, "cgroup");
 		break;
 	case 22:
 		describe(f, list);
@@ -430,10 +426,7 @@ static void spawn(struct fz *f, struct bstate *s, uint8_t how)
 		if (fl_report_format(s->spec, &args, &rep, buf, sizeof(buf)) < 0)
 			fz_fail(f, "fl_report_format of step %d failed", rep.step);
 	}
-	if (fd_count() != fds)
-		fz_fail(f, "spawn (answer %d) left %d fds, was %d", ret, fd_count(), fds);
-	if (has_zombie())
-		fz_fail(f, "spawn (answer %d) left a zombie", ret);
+	fz_check_clean(f, fds, ret);
 }
 
 int fuzz_builders(struct fz *f);
@@ -458,21 +451,4 @@ int fuzz_builders(struct fz *f)
 	return 0;
 }
 
-#ifndef FZ_REPLAY
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	for_each_engine(e) {}
-	return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct fz f = { .start = data, .size = size, .p = data, .n = size };
-
-	return fuzz_builders(&f);
-}
-#endif
+FZ_TARGET(fuzz_builders)

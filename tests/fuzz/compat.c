@@ -239,10 +239,7 @@ static void cspawn(struct fz *f, struct cstate *s, uint8_t how)
 	} else if (ret == 0 && (out <= 0 || waitpid(out, &status, 0) != out)) {
 		fz_fail(f, "pid %d could not be reaped", out);
 	}
-	if (fd_count() != fds)
-		fz_fail(f, "spawn (answer %d) left %d fds, was %d", ret, fd_count(), fds);
-	if (has_zombie())
-		fz_fail(f, "spawn (answer %d) left a zombie", ret);
+	fz_check_clean(f, fds, ret);
 }
 
 int fuzz_compat(struct fz *f);
@@ -264,21 +261,4 @@ int fuzz_compat(struct fz *f)
 	return 0;
 }
 
-#ifndef FZ_REPLAY
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc, (void)argv;
-	for_each_engine(e) {}
-	return 0;
-}
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct fz f = { .start = data, .size = size, .p = data, .n = size };
-
-	return fuzz_compat(&f);
-}
-#endif
+FZ_TARGET(fuzz_compat)

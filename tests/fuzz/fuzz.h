@@ -270,6 +270,16 @@ static __attribute__((unused)) bool fz_holds_tty(void)
 	return false;
 }
 
+/* After a spawn that answered RET and whose child is reaped: the process has
+ * FDS fds again and no zombie (forkless.h: a failed spawn leaves nothing). */
+static __attribute__((unused)) void fz_check_clean(struct fz *f, int fds, int ret)
+{
+	if (fd_count() != fds)
+		fz_fail(f, "spawn (answer %d) left %d fds, was %d", ret, fd_count(), fds);
+	if (has_zombie())
+		fz_fail(f, "spawn (answer %d) left a zombie", ret);
+}
+
 /* An engine number: each engine, auto, and numbers that name none. */
 static __attribute__((unused)) int fz_engine(struct fz *f)
 {
@@ -279,5 +289,27 @@ static __attribute__((unused)) int fz_engine(struct fz *f)
 		return b % FL_ENGINE_COUNT;
 	return b & 1 ? -1 : FL_ENGINE_COUNT + (b & 0xe);
 }
+
+/* libFuzzer's entry points for the target RUN, left out of the replay test
+ * (which includes every target): each engine is set up before the first
+ * input, whose fds it would otherwise seem to leak. */
+#ifdef FZ_REPLAY
+#define FZ_TARGET(run)
+#else
+#define FZ_TARGET(run) \
+	int LLVMFuzzerInitialize(int *argc, char ***argv); \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); \
+	int LLVMFuzzerInitialize(int *argc, char ***argv) \
+	{ \
+		(void)argc, (void)argv; \
+		for_each_engine(e) {} \
+		return 0; \
+	} \
+	int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) \
+	{ \
+		struct fz f = { .start = data, .size = size, .p = data, .n = size }; \
+		return run(&f); \
+	}
+#endif
 
 #endif
