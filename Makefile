@@ -1,5 +1,5 @@
 # forkless: a plain GNU Makefile.  `make`, `make check`, `make bench`,
-# `make install PREFIX=... DESTDIR=...`, `make asan`, `make tsan`.
+# `make install PREFIX=... DESTDIR=...`, `make asan`, `make tsan`, `make fuzz`.
 
 VERSION  := 0.1.0
 SOMAJOR  := 0
@@ -77,13 +77,20 @@ $(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
+# The fuzz targets, which it includes.
+$(B)/tests/t-fuzz-replay: tests/fuzz/*.c tests/fuzz/fuzz.h
+
 $(B)/obj $(B)/tests:
 	mkdir -p $@
 
 # Every test through prove; also a warnings-as-errors build with the other
-# compiler, so both gcc and clang stay clean.
+# compiler, so both gcc and clang stay clean.  Each test's whole output is
+# kept in $(B)/logs (tests/tap-log.sh); when prove fails, the logs of the
+# tests that failed follow its summary.
 check: all $(TESTS) $(HELPERS) other-compiler deps
-	FL_BUILD=$(abspath $(B)) prove -f $(PROVE_FLAGS) $(TESTS) $(TEST_SCRIPTS)
+	@rm -rf $(B)/logs && mkdir -p $(B)/logs
+	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
+		$(TESTS) $(TEST_SCRIPTS) || { tests/tap-log.sh --report $(B)/logs; exit 1; }
 
 # The Debian packages some tests use (tools/install-deps.sh), as root; a test
 # whose tool is still missing says so and skips.
@@ -102,6 +109,38 @@ asan:
 	$(MAKE) B=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" CFLAGS="-O1 -g" check
 tsan:
 	$(MAKE) B=build/tsan SAN="-fsanitize=thread" CFLAGS="-O1 -g" check
+
+# Fuzzing with libFuzzer (clang): a build of its own in build/fuzz, so that
+# `make check` never pays for it; make check replays the seed corpus and the
+# saved crashes instead (tests/t-fuzz-replay.c).  Each target runs FUZZ_TIME
+# seconds from tests/fuzz/corpus/NAME; what it learns stays in build/fuzz.
+# The inputs are programs of steps: -len_control=0 lets them be long at once,
+# where libFuzzer's default grows the length from a few bytes, too slowly
+# for a run of a minute.
+FUZZ_TIME ?= 60
+FUZZ_TARGETS := builders compat
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz:
+	$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS="-O1 -g" \
+		SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t build/fuzz/crashes; \
+		echo "fuzz-$$t: $(FUZZ_TIME) s from tests/fuzz/corpus/$$t (log: build/fuzz/fuzz-$$t.log)"; \
+		if build/fuzz/fuzz-$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -max_len=1024 -len_control=0 \
+			-artifact_prefix=build/fuzz/crashes/$$t- build/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
+			>build/fuzz/fuzz-$$t.log 2>&1; then \
+			grep -E '^#[0-9]+.*(pulse|DONE)' build/fuzz/fuzz-$$t.log | tail -1; \
+			grep '^stat::' build/fuzz/fuzz-$$t.log; \
+		else \
+			tail -80 build/fuzz/fuzz-$$t.log; \
+			echo "fuzz-$$t FAILED: copy the input from build/fuzz/crashes/ into tests/fuzz/regress/$$t/"; \
+			exit 1; \
+		fi; \
+	done
+
+$(B)/fuzz-%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/*.h $(B)/libforkless.a
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread -fsanitize=fuzzer $(SAN) \
+		-o $@ $< $(B)/libforkless.a
 
 bench: all
 	$(B)/forkless bench
@@ -125,4 +164,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all check deps other-compiler asan tsan bench install clean
+.PHONY: all check deps other-compiler asan tsan fuzz bench install clean

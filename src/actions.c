@@ -90,17 +90,20 @@ static void reorder(struct fl_actions *acts)
 			acts->order[k++] = i;
 }
 
-/* Appends A (taking DATA's ownership even on failure); returns its index. */
-static int add(struct fl_actions *acts, struct fl_action a)
+/* Appends A with FLAGS (taking DATA's ownership even on failure); returns
+ * its index.  FLAGS is checked as the caller gave it: struct fl_action keeps
+ * only 8 bits, where an unknown high bit would vanish unrefused. */
+static int add(struct fl_actions *acts, struct fl_action a, unsigned flags)
 {
 	if (!acts) {
 		free(a.data);
 		return -EINVAL;
 	}
-	if (a.flags & ~FL_HARD) {
+	if (flags & ~FL_HARD) {
 		free(a.data);
 		return -EINVAL;
 	}
+	a.flags = flags;
 	if (acts->n == acts->cap) {
 		int cap = acts->cap ? acts->cap * 2 : 8;
 		struct fl_action *v = realloc(acts->v, cap * sizeof(*v));
@@ -129,7 +132,7 @@ static int add(struct fl_actions *acts, struct fl_action a)
 	return acts->n - 1;
 }
 
-static int add_path(struct fl_actions *acts, struct fl_action a, const char *path)
+static int add_path(struct fl_actions *acts, struct fl_action a, unsigned flags, const char *path)
 {
 	if (!path)
 		return -EINVAL;
@@ -138,10 +141,10 @@ static int add_path(struct fl_actions *acts, struct fl_action a, const char *pat
 	a.data = strdup(path);
 	if (!a.data)
 		return -ENOMEM;
-	return add(acts, a);
+	return add(acts, a, flags);
 }
 
-static int add_copy(struct fl_actions *acts, struct fl_action a, const void *src, size_t size)
+static int add_copy(struct fl_actions *acts, struct fl_action a, unsigned flags, const void *src, size_t size)
 {
 	a.data = malloc(size ? size : 1);
 	if (!a.data)
@@ -149,12 +152,12 @@ static int add_copy(struct fl_actions *acts, struct fl_action a, const void *src
 	if (size)	/* an empty gid list may be NULL */
 		memcpy(a.data, src, size);
 	a.size = size;
-	return add(acts, a);
+	return add(acts, a, flags);
 }
 
 int fl_actions_push(struct fl_actions *acts, struct fl_action a, const void *data, size_t size)
 {
-	return data ? add_copy(acts, a, data, size) : add(acts, a);
+	return data ? add_copy(acts, a, a.flags, data, size) : add(acts, a, a.flags);
 }
 
 static bool bad_signal(int sig)
@@ -166,88 +169,88 @@ FL_API int fl_act_dup2(fl_actions *acts, int oldfd, int newfd, unsigned flags)
 {
 	if (oldfd < 0 || newfd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_DUP2, .flags = flags, .fd = newfd, .fd2 = oldfd });
+	return add(acts, (struct fl_action){ .op = FL_OP_DUP2, .fd = newfd, .fd2 = oldfd }, flags);
 }
 
 FL_API int fl_act_close(fl_actions *acts, int fd, unsigned flags)
 {
 	if (fd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_CLOSE, .flags = flags, .fd = fd });
+	return add(acts, (struct fl_action){ .op = FL_OP_CLOSE, .fd = fd }, flags);
 }
 
 FL_API int fl_act_open(fl_actions *acts, int fd, const char *path, int oflag, mode_t mode, unsigned flags)
 {
 	if (fd < 0)
 		return -EBADF;
-	return add_path(acts, (struct fl_action){ .op = FL_OP_OPEN, .flags = flags, .fd = fd,
-						  .arg = oflag, .arg2 = mode }, path);
+	return add_path(acts, (struct fl_action){ .op = FL_OP_OPEN, .fd = fd,
+						  .arg = oflag, .arg2 = mode }, flags, path);
 }
 
 FL_API int fl_act_chdir(fl_actions *acts, const char *path, unsigned flags)
 {
-	return add_path(acts, (struct fl_action){ .op = FL_OP_CHDIR, .flags = flags }, path);
+	return add_path(acts, (struct fl_action){ .op = FL_OP_CHDIR }, flags, path);
 }
 
 FL_API int fl_act_fchdir(fl_actions *acts, int fd, unsigned flags)
 {
 	if (fd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_FCHDIR, .flags = flags, .fd = fd });
+	return add(acts, (struct fl_action){ .op = FL_OP_FCHDIR, .fd = fd }, flags);
 }
 
 FL_API int fl_act_closefrom(fl_actions *acts, int lowfd, unsigned flags)
 {
 	if (lowfd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_CLOSEFROM, .flags = flags, .fd = lowfd });
+	return add(acts, (struct fl_action){ .op = FL_OP_CLOSEFROM, .fd = lowfd }, flags);
 }
 
 FL_API int fl_act_umask(fl_actions *acts, mode_t mask, unsigned flags)
 {
 	if (mask & ~0777)
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_UMASK, .flags = flags, .arg = mask });
+	return add(acts, (struct fl_action){ .op = FL_OP_UMASK, .arg = mask }, flags);
 }
 
 FL_API int fl_act_setsid(fl_actions *acts, unsigned flags)
 {
-	return add(acts, (struct fl_action){ .op = FL_OP_SETSID, .flags = flags });
+	return add(acts, (struct fl_action){ .op = FL_OP_SETSID }, flags);
 }
 
 FL_API int fl_act_setpgid(fl_actions *acts, pid_t pgid, unsigned flags)
 {
 	if (pgid < 0)
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_SETPGID, .flags = flags, .arg = pgid });
+	return add(acts, (struct fl_action){ .op = FL_OP_SETPGID, .arg = pgid }, flags);
 }
 
 FL_API int fl_act_tcsetpgrp(fl_actions *acts, int fd, unsigned flags)
 {
 	if (fd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_TCSETPGRP, .flags = flags, .fd = fd });
+	return add(acts, (struct fl_action){ .op = FL_OP_TCSETPGRP, .fd = fd }, flags);
 }
 
 FL_API int fl_act_sigmask(fl_actions *acts, const sigset_t *mask, unsigned flags)
 {
 	if (!mask)
 		return -EINVAL;
-	return add_copy(acts, (struct fl_action){ .op = FL_OP_SIGMASK, .flags = flags }, mask, sizeof(*mask));
+	return add_copy(acts, (struct fl_action){ .op = FL_OP_SIGMASK }, flags, mask, sizeof(*mask));
 }
 
 FL_API int fl_act_sigdefault(fl_actions *acts, const sigset_t *set, unsigned flags)
 {
 	if (!set)
 		return -EINVAL;
-	return add_copy(acts, (struct fl_action){ .op = FL_OP_SIGDEFAULT, .flags = flags }, set, sizeof(*set));
+	return add_copy(acts, (struct fl_action){ .op = FL_OP_SIGDEFAULT }, flags, set, sizeof(*set));
 }
 
 FL_API int fl_act_rlimit(fl_actions *acts, int resource, const struct rlimit *rl, unsigned flags)
 {
 	if (!rl || resource < 0 || resource >= RLIM_NLIMITS || rl->rlim_cur > rl->rlim_max)
 		return -EINVAL;
-	return add_copy(acts, (struct fl_action){ .op = FL_OP_RLIMIT, .flags = flags, .arg = resource },
+	return add_copy(acts, (struct fl_action){ .op = FL_OP_RLIMIT, .arg = resource }, flags,
 			rl, sizeof(*rl));
 }
 
@@ -255,21 +258,21 @@ FL_API int fl_act_priority(fl_actions *acts, int nice, unsigned flags)
 {
 	if (nice < -20 || nice > 19)
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_PRIORITY, .flags = flags, .arg = nice });
+	return add(acts, (struct fl_action){ .op = FL_OP_PRIORITY, .arg = nice }, flags);
 }
 
 FL_API int fl_act_affinity(fl_actions *acts, const cpu_set_t *set, size_t setsize, unsigned flags)
 {
 	if (!set || setsize == 0 || setsize % sizeof(long))
 		return -EINVAL;
-	return add_copy(acts, (struct fl_action){ .op = FL_OP_AFFINITY, .flags = flags }, set, setsize);
+	return add_copy(acts, (struct fl_action){ .op = FL_OP_AFFINITY }, flags, set, setsize);
 }
 
 FL_API int fl_act_setgroups(fl_actions *acts, size_t n, const gid_t *groups, unsigned flags)
 {
 	if (n > 65536 || (n && !groups))
 		return -EINVAL;
-	return add_copy(acts, (struct fl_action){ .op = FL_OP_SETGROUPS, .flags = flags, .arg = (long)n },
+	return add_copy(acts, (struct fl_action){ .op = FL_OP_SETGROUPS, .arg = (long)n }, flags,
 			groups, n * sizeof(gid_t));
 }
 
@@ -277,26 +280,26 @@ FL_API int fl_act_setgid(fl_actions *acts, gid_t gid, unsigned flags)
 {
 	if (gid == (gid_t)-1)
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_SETGID, .flags = flags, .arg = gid });
+	return add(acts, (struct fl_action){ .op = FL_OP_SETGID, .arg = gid }, flags);
 }
 
 FL_API int fl_act_setuid(fl_actions *acts, uid_t uid, unsigned flags)
 {
 	if (uid == (uid_t)-1)
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_SETUID, .flags = flags, .arg = uid });
+	return add(acts, (struct fl_action){ .op = FL_OP_SETUID, .arg = uid }, flags);
 }
 
 FL_API int fl_act_pdeathsig(fl_actions *acts, int sig, unsigned flags)
 {
 	if (bad_signal(sig))
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_PDEATHSIG, .flags = flags, .arg = sig });
+	return add(acts, (struct fl_action){ .op = FL_OP_PDEATHSIG, .arg = sig }, flags);
 }
 
 FL_API int fl_act_no_new_privs(fl_actions *acts, unsigned flags)
 {
-	return add(acts, (struct fl_action){ .op = FL_OP_NO_NEW_PRIVS, .flags = flags });
+	return add(acts, (struct fl_action){ .op = FL_OP_NO_NEW_PRIVS }, flags);
 }
 
 FL_API int fl_act_unshare(fl_actions *acts, int clone_flags, unsigned flags)
@@ -307,14 +310,14 @@ FL_API int fl_act_unshare(fl_actions *acts, int clone_flags, unsigned flags)
 
 	if (!clone_flags || (clone_flags & ~allowed))
 		return -EINVAL;
-	return add(acts, (struct fl_action){ .op = FL_OP_UNSHARE, .flags = flags, .arg = clone_flags });
+	return add(acts, (struct fl_action){ .op = FL_OP_UNSHARE, .arg = clone_flags }, flags);
 }
 
 FL_API int fl_act_cgroup(fl_actions *acts, int cgroup_dirfd, unsigned flags)
 {
 	if (cgroup_dirfd < 0)
 		return -EBADF;
-	return add(acts, (struct fl_action){ .op = FL_OP_CGROUP, .flags = flags, .fd = cgroup_dirfd });
+	return add(acts, (struct fl_action){ .op = FL_OP_CGROUP, .fd = cgroup_dirfd }, flags);
 }
 
 static const char *const op_names[FL_OP_COUNT] = {

@@ -33,6 +33,10 @@ static void test_validation(void)
 
 	ok(fl_act_chdir(NULL, "/", 0) == -EINVAL, "no list: -EINVAL");
 	ok(fl_act_umask(a, 022, 1u << 7) == -EINVAL, "an unknown flag: -EINVAL");
+	/* Found by tests/fuzz/builders.c: a step keeps 8 bits of its flags. */
+	ok(fl_act_umask(a, 022, 1u << 24) == -EINVAL && fl_act_setsid(a, 1u << 8) == -EINVAL &&
+	   fl_act_open(a, 3, "/dev/null", O_RDONLY, 0, 1u << 31) == -EINVAL && fl_actions_count(a) == 0,
+	   "an unknown flag above the eighth bit: -EINVAL, nothing added");
 	ok(fl_act_chdir(a, NULL, 0) == -EINVAL, "chdir NULL: -EINVAL");
 	ok(fl_act_chdir(a, long_path, 0) == -ENAMETOOLONG, "chdir to a path of PATH_MAX bytes: -ENAMETOOLONG");
 	ok(fl_act_open(a, 3, long_path, O_RDONLY, 0, 0) == -ENAMETOOLONG, "open of a path of PATH_MAX bytes: -ENAMETOOLONG");

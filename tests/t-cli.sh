@@ -117,6 +117,31 @@ is $? 125 "--hard before a non-step is refused"
 "$F" run 2>/dev/null
 is $? 125 "no command exits 125"
 
+# ---- run: credentials -----------------------------------------------------------------------
+err=$("$F" run --user no-such-user-anywhere -- true 2>&1)
+is $? 125 "--user of an unknown user exits 125, as a bad option value"
+grep -q 'no-such-user-anywhere: no such user' <<<"$err"
+ok $? "--user of an unknown user says so ($err)"
+if [ "$(id -u)" -ne 0 ]; then
+	skip "not root" "--user nobody: uid, gid and groups"
+	skip "not root" "--user: supplementary groups from the group database"
+	skip "not root" "--uid alone keeps the caller's gid and groups"
+elif ! id nobody >/dev/null 2>&1; then
+	skip "no user nobody here" "--user nobody: uid, gid and groups"
+else
+	is "$("$F" run --user nobody -- id)" "$(id nobody)" "--user nobody: uid, gid and groups are nobody's"
+	# A user with a supplementary group, if the database has one.
+	member=$(getent group | awk -F: '$4 != "" { split($4, m, ","); print m[1]; exit }')
+	if [ -n "$member" ] && id "$member" >/dev/null 2>&1; then
+		is "$("$F" run --user "$member" -- id -G)" "$(id -G "$member")" \
+			"--user $member: its supplementary groups from the group database"
+	else
+		skip "no user here is a member of a group" "--user: supplementary groups from the group database"
+	fi
+	is "$("$F" run --uid nobody -- id -u -n):$("$F" run --uid nobody -- id -g):$("$F" run --uid nobody -- id -G)" \
+		"nobody:$(id -g):$(id -G)" "--uid alone keeps the caller's gid and groups (as the manual warns)"
+fi
+
 # ---- run: every engine -------------------------------------------------------------------
 for e in $engines; do
 	is "$("$F" run --engine "$e" --chdir "$tmp" -- pwd)" "$tmp" "--engine $e: chdir, and a child that runs"

@@ -54,7 +54,10 @@ void usage_run(FILE *out)
 		"                              sets both; \"unlimited\"; SOFT: or :HARD keeps the other\n"
 		"      --groups LIST           supplementary groups (names or numbers; \"\" for none)\n"
 		"      --gid GID               the real, effective and saved group id\n"
-		"      --uid UID               the real, effective and saved user id\n"
+		"      --uid UID               the real, effective and saved user id (only: the\n"
+		"                              gid and groups stay this command's; see --user)\n"
+		"      --user NAME             NAME's uid, primary gid and supplementary groups\n"
+		"                              from the user database\n"
 		"      --no-new-privs          set no_new_privs\n"
 		"      --pdeathsig SIG         signal the child when this command dies\n"
 		"      --unshare LIST          new namespaces: uts,ipc,net,mount,pid,user,cgroup,time\n"
@@ -168,6 +171,51 @@ static bool parse_id(const char *s, bool group, id_t *out)
 			*out = pw->pw_uid;
 		return pw != NULL;
 	}
+}
+
+/*
+ * --user NAME: what `setpriv --init-groups` and `runuser -u` give, resolved
+ * here in the parent (the child may not read files or call NSS): NAME's
+ * groups from the group database (getgrouplist, which puts the primary
+ * group first), its primary gid, its uid, as three steps.  A number that
+ * names no user is refused like an unknown name: without an entry there is
+ * no primary group to take.  Prints its own errors.
+ */
+static int add_user(fl_actions *acts, const char *name, unsigned flags)
+{
+	struct passwd *pw;
+	gid_t *groups = NULL;
+	int n = 0, ret;
+	long uid;
+
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw && cli_parse_long(name, 0, (long)(uid_t)-2, &uid))
+		pw = getpwuid((uid_t)uid);
+	if (!pw) {
+		/* getpwnam(3): these errnos, or none, mean the name is not there. */
+		bool absent = !errno || errno == ENOENT || errno == ESRCH || errno == EBADF || errno == EPERM;
+
+		cli_error("run: --user %s: %s", name, absent ? "no such user" : strerror(errno));
+		return -EINVAL;
+	}
+	/* The first call only counts (n = 0 is too small: it returns -1). */
+	getgrouplist(pw->pw_name, pw->pw_gid, NULL, &n);
+	groups = malloc((n > 0 ? n : 1) * sizeof(*groups));
+	if (!groups || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0) {
+		free(groups);
+		cli_error("run: --user %s: cannot read its groups", name);
+		return -ENOMEM;
+	}
+	ret = fl_act_setgroups(acts, (size_t)n, groups, flags);
+	free(groups);
+	if (ret >= 0)
+		ret = fl_act_setgid(acts, pw->pw_gid, flags);
+	if (ret >= 0)
+		ret = fl_act_setuid(acts, pw->pw_uid, flags);
+	if (ret < 0)
+		cli_error("run: --user %s: %s", name, strerror(-ret));
+	return ret;
 }
 
 /* "0,2-3" into SET. */
@@ -398,7 +446,7 @@ enum {
 	OPT_UMASK = 256, OPT_SETSID, OPT_SETPGID, OPT_TCSETPGRP, OPT_NICE, OPT_CPUS, OPT_RLIMIT, OPT_GROUPS, OPT_GID,
 	OPT_UID, OPT_NNP, OPT_PDEATHSIG, OPT_UNSHARE, OPT_CGROUP, OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_OPEN,
 	OPT_DUP2, OPT_CLOSE, OPT_CLOSEFROM, OPT_SIGMASK, OPT_SIGDEFAULT, OPT_HARD, OPT_PATH, OPT_NOPATH, OPT_SH,
-	OPT_ARGV0, OPT_ENGINE,
+	OPT_ARGV0, OPT_ENGINE, OPT_USER,
 };
 
 static const struct option run_opts[] = {
@@ -413,6 +461,7 @@ static const struct option run_opts[] = {
 	{ "groups", required_argument, NULL, OPT_GROUPS },
 	{ "gid", required_argument, NULL, OPT_GID },
 	{ "uid", required_argument, NULL, OPT_UID },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "no-new-privs", no_argument, NULL, OPT_NNP },
 	{ "pdeathsig", required_argument, NULL, OPT_PDEATHSIG },
 	{ "unshare", required_argument, NULL, OPT_UNSHARE },
@@ -511,6 +560,8 @@ static int add_step(fl_actions *acts, int opt, const char *arg, unsigned flags, 
 		if (!parse_id(arg, false, &id))
 			break;
 		return fl_act_setuid(acts, (uid_t)id, flags);
+	case OPT_USER:
+		return add_user(acts, arg, flags);
 	case OPT_NNP:
 		return fl_act_no_new_privs(acts, flags);
 	case OPT_PDEATHSIG:
@@ -657,9 +708,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		default:
 			ret = add_step(acts, c, optarg, flags, &cgroup_fd);
-			if (ret == -EINVAL && c != OPT_CGROUP)
+			if (ret == -EINVAL && c != OPT_CGROUP && c != OPT_USER)	/* those two say why */
 				cli_error("run: --%s %s: not a valid value", option_name(c), optarg ? optarg : "");
-			else if (ret < 0 && c != OPT_CGROUP)
+			else if (ret < 0 && c != OPT_CGROUP && c != OPT_USER)
 				cli_error("run: --%s: %s", option_name(c), strerror(-ret));
 			if (ret < 0)
 				goto out;
