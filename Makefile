@@ -77,8 +77,9 @@ $(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
-# The fuzz targets, which it includes.
-$(B)/tests/t-fuzz-replay: tests/fuzz/*.c tests/fuzz/fuzz.h
+# The fuzz targets, which it includes (the zygote's reads src/zygote.h).
+$(B)/tests/t-fuzz-replay: tests/t-fuzz-replay.c tests/fuzz/*.c tests/fuzz/fuzz.h tests/*.h src/*.h $(B)/libforkless.a | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -Isrc -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
 $(B)/obj $(B)/tests:
 	mkdir -p $@
@@ -118,7 +119,7 @@ tsan:
 # where libFuzzer's default grows the length from a few bytes, too slowly
 # for a run of a minute.
 FUZZ_TIME ?= 60
-FUZZ_TARGETS := builders compat
+FUZZ_TARGETS := builders compat zygote
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz:
 	$(MAKE) --no-print-directory B=build/fuzz CC=clang CFLAGS="-O1 -g" \
@@ -139,7 +140,7 @@ fuzz:
 	done
 
 $(B)/fuzz-%: tests/fuzz/%.c tests/fuzz/fuzz.h tests/*.h $(B)/libforkless.a
-	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread -fsanitize=fuzzer $(SAN) \
+	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -Isrc -D_GNU_SOURCE -pthread -fsanitize=fuzzer $(SAN) \
 		-o $@ $< $(B)/libforkless.a
 
 bench: all

@@ -607,9 +607,12 @@ static int recv_table(int sock, struct zin *in)
 			for (int i = 0; i < got; i++)
 				close(fds[i]);
 		} else {
-			memcpy(in->table + 2 * in->ntable, part + 3, t->n * 2 * sizeof(int32_t));
+			/* (An empty part may come before any room was made.) */
+			if (t->n)
+				memcpy(in->table + 2 * in->ntable, part + 3, t->n * 2 * sizeof(int32_t));
 			in->ntable += t->n;
-			memcpy(in->fds + in->nfds, fds, (size_t)got * sizeof(int));
+			if (got)
+				memcpy(in->fds + in->nfds, fds, (size_t)got * sizeof(int));
 			in->nfds += got;
 		}
 		first = false;

@@ -115,7 +115,8 @@ struct zin {
  * whole before anything is built from it: in->error says why no child can
  * be made of it (EPROTO for a request that lies, EMFILE when no fd was left
  * for its fds).  0, or -1 at EOF or a broken socket.  fl_zreq_done closes
- * its fds and unmaps it. */
+ * its fds and unmaps it; IN's arrays stay, grown, for the next request
+ * (free table and fds when done with IN). */
 int fl_zreq_recv(int sock, struct zin *in);
 void fl_zreq_done(struct zin *in);
 /* Lays out the job the child of a checked request would run, and frees it:

@@ -10,6 +10,7 @@
 #define FZ_REPLAY
 #include "fuzz/builders.c"
 #include "fuzz/compat.c"
+#include "fuzz/zygote.c"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -94,7 +95,7 @@ int main(void)
 	static const struct {
 		const char *name;
 		int (*run)(struct fz *);
-	} targets[] = { { "builders", fuzz_builders }, { "compat", fuzz_compat } };
+	} targets[] = { { "builders", fuzz_builders }, { "compat", fuzz_compat }, { "zygote", fuzz_zygote } };
 	char base[4096], dir[4200];
 
 	fuzz_dir(base, sizeof(base));
