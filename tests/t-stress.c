@@ -21,7 +21,6 @@
  * the spawning threads leave them unblocked.  `make stress` runs the issue's
  * 8 threads x 750.  FL_STRESS_TIMEOUT (seconds, 300) ends a hung runner.
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <poll.h>
 #include <signal.h>
@@ -230,40 +229,6 @@ static void *signaller(void *arg)
 	return NULL;
 }
 
-/* Children of this process running the helper (a child left behind). */
-static int helpers_left(void)
-{
-	char path[320], exe[4096];
-	int child;
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int left = 0;
-
-	while (d && (e = readdir(d))) {
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fscanf(f, "%d", &child) == 1) {
-			ssize_t n;
-
-			snprintf(path, sizeof(path), "/proc/%d/exe", child);
-			n = readlink(path, exe, sizeof(exe) - 1);
-			exe[n > 0 ? n : 0] = 0;
-			if (n > 0 && !strcmp(exe, helper))
-				left++;
-		}
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return left;
-}
-
 static int env_int(const char *name, int dflt)
 {
 	const char *v = getenv(name);
@@ -334,7 +299,7 @@ static int runner(const char *engine_name, bool shim)
 	unlink(plain_file);
 	fds_after = fd_count();
 	zombie = has_zombie();
-	left = helpers_left();
+	left = children_running(helper);
 	for (int e = 0; e < 256; e++)
 		if (errnos[e] && elen < sizeof(errs) - 64)
 			elen += snprintf(errs + elen, sizeof(errs) - elen, "%s%s:%d", elen ? "," : "", strerrorname_np(e) ? strerrorname_np(e) : "?",
