@@ -179,6 +179,18 @@ static int to_glibc(const struct fl_actions *list, posix_spawn_file_actions_t *o
 }
 
 /* The posix engine, and objects glibc's own functions filled: glibc's spawn. */
+/* -EMFILE (or ENFILE) if no fd can be opened now: pidfd_spawn's pidfd would
+ * have none, so no child is made (glibc 2.39's clone3 fails the same way). */
+static int fd_free(void)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 static int via_glibc(int *out, const char *file, const posix_spawn_file_actions_t *fa,
 		     const posix_spawnattr_t *attr, char *const argv[], char *const envp[], unsigned how)
 {
@@ -201,7 +213,7 @@ static int via_glibc(int *out, const char *file, const posix_spawn_file_actions_
 		err = ENOTSUP;	/* a glibc before 2.39 would ignore the flag */
 	} else if (!glibc.spawn[path][old]) {
 		err = ENOSYS;
-	} else {
+	} else if (!(err = (how & FL_COMPAT_PIDFD) ? -fd_free() : 0)) {
 		err = glibc.spawn[path][old](&pid, file, fa, attr, argv, envp);
 		if (!err && (how & FL_COMPAT_PIDFD)) {
 			/* glibc before 2.39 has no pidfd_spawn: a pidfd for the child
@@ -319,18 +331,6 @@ static void set_program(struct fl_spec *spec, const char *file, unsigned how, ch
 	memcpy(first + len, file, flen + 1);
 	spec->path = first;
 	spec->search_next = path[entry] ? entry + 1 : FL_SEARCH_END;
-}
-
-/* -EMFILE (or ENFILE) if no fd can be opened now: pidfd_spawn's pidfd would
- * have none, so no child is made (glibc 2.39's clone3 fails the same way). */
-static int fd_free(void)
-{
-	int fd = open("/", O_PATH | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
 }
 
 /* pidfd_spawn's child has no pidfd (an engine that opens it after the fact
