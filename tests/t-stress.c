@@ -329,8 +329,6 @@ struct summary {
 static const char *known(const char *engine, const char *check)
 {
 	static const struct { const char *engine, *check, *why; } bugs[] = {
-		{ "async", "exit0", "issue 8: async children die of a signal their attribute blocked" },
-		{ "async", "reported", "issue 8: async children die of a signal their attribute blocked" },
 		{ "zygote", "spawned", "issue 8: zygote spawns fail (EBADF) while other threads close fds" },
 		{ "zygote", "cx", "issue 8: zygote children get foreign fds (the fd listing is not atomic)" },
 	};
