@@ -161,7 +161,7 @@ static void set_nofile(rlim_t soft)
 }
 
 /* The fd-limit cases, in one worker. */
-static void nofile_worker(int fd)
+static void nofile_worker(int fd, int unused __attribute__((unused)))
 {
 	int list[FL_ENGINE_COUNT + 1], n = engines_list(list), fds = dense_table(&fd, true);
 	struct rlimit saved;
@@ -207,7 +207,7 @@ static void nofile_worker(int fd)
 
 /* RLIMIT_NPROC reached: as nobody (root is not held to it), no engine
  * warmed before. */
-static void nproc_worker(int fd)
+static void nproc_worker(int fd, int unused __attribute__((unused)))
 {
 	int list[FL_ENGINE_COUNT + 1], n = engines_list(list), fds;
 	struct rlimit one = { 1, 1 };
@@ -280,7 +280,7 @@ static int pidfd_spawn_one(int engine, int *pidfd)
 /* pidfd_spawn with no fd free under each engine (warmed: the zygote and the
  * pool are running): a record per engine, .ret the spawn's, .status the
  * pidfd it returned (-2: left alone). */
-static void pidfd_worker(int fd)
+static void pidfd_worker(int fd, int unused __attribute__((unused)))
 {
 	int list[FL_ENGINE_COUNT + 1], n = engines_list(list), fds = dense_table(&fd, true);
 	struct rlimit saved;
@@ -489,29 +489,6 @@ static void report_pidfd(const struct rec *r)
 	ok(r->clean, "%s: pidfd_spawn with no fd free: no child made, no fd leaked", E);
 }
 
-static void nofile(int fd, int arg)
-{
-	(void)arg;
-	nofile_worker(fd);
-}
-
-static void pidfds(int fd, int arg)
-{
-	(void)arg;
-	pidfd_worker(fd);
-}
-
-static void nproc(int fd, int arg)
-{
-	(void)arg;
-	nproc_worker(fd);
-}
-
-static void as_glibc_first(int fd, int engine)
-{
-	as_worker(fd, engine);
-}
-
 int main(void)
 {
 	char path[4096];
@@ -525,14 +502,14 @@ int main(void)
 		as_headroom = atol(getenv("FL_LIMITS_AS_ROOM"));
 	test_probe_full_table();
 	n = engines_list(list);
-	run_worker(pidfds, PIDFD_WORKER, "pidfd_spawn with no fd free");
-	run_worker(nofile, 0, "RLIMIT_NOFILE");
-	run_worker(nproc, 0, "RLIMIT_NPROC");
+	run_worker(pidfd_worker, PIDFD_WORKER, "pidfd_spawn with no fd free");
+	run_worker(nofile_worker, 0, "RLIMIT_NOFILE");
+	run_worker(nproc_worker, 0, "RLIMIT_NPROC");
 	for (int i = 0; i < n; i++) {
 		char what[64];
 
 		snprintf(what, sizeof(what), "RLIMIT_AS, %s", engine_label(list[i]));
-		run_worker(as_glibc_first, list[i], what);
+		run_worker(as_worker, list[i], what);
 	}
 	return done();
 }
