@@ -92,7 +92,7 @@ check: all $(TESTS) $(HELPERS) other-compiler deps
 
 # The issue-8 scenario at full size: 8 threads x 750 spawns per engine and form.
 stress: all $(B)/tests/t-stress $(HELPERS)
-	FL_BUILD=$(abspath $(B)) FL_STRESS_THREADS=8 FL_STRESS_SPAWNS=750 prove -v $(B)/tests/t-stress
+	FL_BUILD=$(abspath $(B)) FL_STRESS_THREADS=8 FL_STRESS_SPAWNS=750 FL_STRESS_TIMEOUT=3600 prove -v $(B)/tests/t-stress
 
 # The Debian packages some tests use (tools/install-deps.sh), as root; a test
 # whose tool is still missing says so and skips.
