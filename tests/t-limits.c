@@ -389,27 +389,6 @@ static void test_probe_full_table(void)
 
 /* ---- the TAP side --------------------------------------------------------- */
 
-/* A known failure (issue 8): the reason, or NULL. */
-static const char *known(int kase, int engine, const char *check)
-{
-	const char *name = engine ? fl_engine_name(engine) : "glibc";
-
-	if (!strcmp(name, "async") && !strcmp(check, "outcome") && (kase < 3 || kase == FULL_TABLE))
-		return "issue 8: async needs a free fd for its pidfd";
-	if (!strcmp(name, "zygote") && kase >= 3 && kase < 6)
-		return "issue 8: zygote reports EMSGSIZE (the cwd fd took the pidfd's) and leaves the child";
-	if (!strcmp(name, "zygote") && kase == INHERITED_HIGH && !strcmp(check, "outcome"))
-		return "issue 8: zygote answers EINVAL with an fd above its soft limit";
-	if (!strcmp(name, "zygote") && kase == AS)
-		return "issue 8: zygote crashes its caller under RLIMIT_AS";
-	if (!strcmp(name, "pool") && kase == AS && !strcmp(check, "outcome"))
-		return "issue 8: pool answers EAGAIN where glibc says ENOMEM (no memory for a parked child)";
-	return NULL;
-}
-
-#define check(kase, engine, name, cond, ...) \
-	(known(kase, engine, name) ? todo_ok(cond, known(kase, engine, name), __VA_ARGS__) : ok(cond, __VA_ARGS__))
-
 /* What may differ from glibc: a spawn needing an fd it has not got. */
 static bool may_need_fd(int engine, int kase)
 {
@@ -435,10 +414,10 @@ static void report(const struct rec *r, const struct rec *glibc)
 	 * where glibc did not, or succeed where it ran out. */
 	allowed = (may_need_fd(r->engine, r->kase) && r->ret == EMFILE) ||
 		  (r->kase == AS && (r->ret == ENOMEM || (r->ret == 0 && r->status == 0)));
-	check(r->kase, r->engine, "outcome", same || allowed,
-	      "%s: %s: as glibc, or an allowed clean failure (add %d, spawn %d %s, status %#x; glibc: spawn %d, status %#x)", engine_label(r->engine),
-	      what, r->add, r->ret, strerror(r->ret), r->status, glibc ? glibc->ret : -1, glibc ? glibc->status : -1);
-	check(r->kase, r->engine, "clean", r->clean, "%s: %s: no fd leaked, no child left", engine_label(r->engine), what);
+	ok(same || allowed,
+	   "%s: %s: as glibc, or an allowed clean failure (add %d, spawn %d %s, status %#x; glibc: spawn %d, status %#x)", engine_label(r->engine),
+	   what, r->add, r->ret, strerror(r->ret), r->status, glibc ? glibc->ret : -1, glibc ? glibc->status : -1);
+	ok(r->clean, "%s: %s: no fd leaked, no child left", engine_label(r->engine), what);
 }
 
 /* Runs WORKER(fd, arg) in a forked process and reports its records. */
@@ -475,8 +454,8 @@ static void run_worker(void (*worker)(int, int), int arg, const char *what)
 	}
 	close(fd);
 	waitpid(pid, &status, 0);
-	check(arg <= 0 ? -1 : AS, arg > 0 ? arg : 0, "worker", WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0,
-	      "%s: the worker ended normally after %d spawns (wait status %#x)", what, n, status);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0,
+	   "%s: the worker ended normally after %d spawns (wait status %#x)", what, n, status);
 }
 
 /* The pidfd_spawn records (see pidfd_worker), as their own lines. */

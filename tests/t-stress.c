@@ -325,23 +325,6 @@ struct summary {
 	char errnos[1024], first_leak[300];
 };
 
-/* A known failure of ENGINE (issue 8), or NULL: the check is then a TODO. */
-static const char *known(const char *engine, const char *check)
-{
-	static const struct { const char *engine, *check, *why; } bugs[] = {
-		{ "zygote", "spawned", "issue 8: zygote spawns fail (EBADF) while other threads close fds" },
-		{ "zygote", "cx", "issue 8: zygote children get foreign fds (the fd listing is not atomic)" },
-	};
-
-	for (size_t i = 0; i < sizeof(bugs) / sizeof(bugs[0]); i++)
-		if (!strcmp(bugs[i].engine, engine) && !strcmp(bugs[i].check, check))
-			return bugs[i].why;
-	return NULL;
-}
-
-#define check(engine, name, cond, ...) \
-	(known(engine, name) ? todo_ok(cond, known(engine, name), __VA_ARGS__) : ok(cond, __VA_ARGS__))
-
 static void run_one(const char *self, const char *engine, bool shim)
 {
 	char line[4096] = "", leak[4096] = "", shim_path[4096];
@@ -386,16 +369,16 @@ static void run_one(const char *self, const char *engine, bool shim)
 	     s.handled);
 	if (shim)
 		ok(s.shim, "%s/%s: posix_spawn is the preload shim's", engine, form);
-	check(engine, "spawned", s.failed == 0, "%s/%s: every spawn returned 0 (%d failed: %s)", engine, form, s.failed,
-	      s.errnos);
-	check(engine, "exit0", s.exit0 == s.spawned, "%s/%s: every child exited 0 (%d of %d; first other status %#x)",
-	      engine, form, s.exit0, s.spawned, s.bad_status & 0x7fffffff);
-	check(engine, "reported", s.reported == s.spawned, "%s/%s: every child listed its fds (%d of %d)", engine,
-	      form, s.reported, s.spawned);
-	check(engine, "cx", s.cx_leaks == 0, "%s/%s: no close-on-exec fd reached a child (%d did)", engine, form,
-	      s.cx_leaks);
-	check(engine, "plain", s.plain_leaks == 0, "%s/%s: no other fd above the closefrom bound reached a child (%d did)",
-	      engine, form, s.plain_leaks);
+	ok(s.failed == 0, "%s/%s: every spawn returned 0 (%d failed: %s)", engine, form, s.failed,
+	   s.errnos);
+	ok(s.exit0 == s.spawned, "%s/%s: every child exited 0 (%d of %d; first other status %#x)",
+	   engine, form, s.exit0, s.spawned, s.bad_status & 0x7fffffff);
+	ok(s.reported == s.spawned, "%s/%s: every child listed its fds (%d of %d)", engine,
+	   form, s.reported, s.spawned);
+	ok(s.cx_leaks == 0, "%s/%s: no close-on-exec fd reached a child (%d did)", engine, form,
+	   s.cx_leaks);
+	ok(s.plain_leaks == 0, "%s/%s: no other fd above the closefrom bound reached a child (%d did)",
+	   engine, form, s.plain_leaks);
 	if (*leak)
 		diag("%s/%s: first: %s", engine, form, strtok(leak, "\n"));
 	ok(!s.zombie, "%s/%s: no zombie left", engine, form);

@@ -35,21 +35,6 @@ static __attribute__((unused)) __attribute__((format(printf, 4, 5))) int tap_ok(
 }
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
-/* A test point that fails on a known bug (TAP TODO, WHY says which): its
- * failure is reported but does not fail the run; fixing the bug turns it
- * into an unexpected pass, the sign to make it a plain ok(). */
-static __attribute__((unused)) __attribute__((format(printf, 3, 4))) int todo_ok(int cond, const char *why, const char *fmt, ...)
-{
-	char directive[512];
-	va_list ap;
-
-	snprintf(directive, sizeof(directive), "TODO %s", why);
-	va_start(ap, fmt);
-	tap_vline(cond ? "ok" : "not ok", fmt, ap, directive);
-	va_end(ap);
-	return cond;
-}
-
 /* A test point that cannot run here, with the reason (a missing kernel feature). */
 static __attribute__((unused)) __attribute__((format(printf, 2, 3))) void skip(const char *why, const char *fmt, ...)
 {
