@@ -74,6 +74,11 @@ $(B)/firstinsn: tools/firstinsn.c | $(B)/obj
 $(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -o $@ $<
 
+# The fd-listing helper of the stress and limit tests: static, so no loader
+# or shared libc opens anything in the child before it lists its fds.
+$(B)/tests/helper-fds: tests/helper-fds.c | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
@@ -92,6 +97,10 @@ check: all $(TESTS) $(HELPERS) other-compiler deps
 	@rm -rf $(B)/logs && mkdir -p $(B)/logs
 	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
 		$(TESTS) $(TEST_SCRIPTS) || { tests/tap-log.sh --report $(B)/logs; exit 1; }
+
+# The issue-8 scenario at full size: 8 threads x 750 spawns per engine and form.
+stress: all $(B)/tests/t-stress $(HELPERS)
+	FL_BUILD=$(abspath $(B)) FL_STRESS_THREADS=8 FL_STRESS_SPAWNS=750 FL_STRESS_TIMEOUT=3600 prove -v $(B)/tests/t-stress
 
 # The Debian packages some tests use (tools/install-deps.sh), as root; a test
 # whose tool is still missing says so and skips.
@@ -165,4 +174,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all check deps other-compiler asan tsan fuzz bench install clean
+.PHONY: all check stress deps other-compiler asan tsan fuzz bench install clean

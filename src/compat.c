@@ -91,8 +91,9 @@ static struct {
 
 /* glibc before 2.38 sets its internal signals to SIG_IGN in every child
  * (its loop over the signals treats them apart), and SIG_IGN survives exec;
- * 2.38 and later leave them alone where clone3 takes CLONE_CLEAR_SIGHAND. */
-static bool ignores_internal;
+ * 2.38 and later leave them alone where clone3 takes CLONE_CLEAR_SIGHAND
+ * (asked at each spawn: a probe made with no fd free is not an answer). */
+static bool glibc_before_2_38;
 static pthread_once_t compat_once = PTHREAD_ONCE_INIT;
 
 /*
@@ -135,7 +136,7 @@ static void compat_setup(void)
 				       (void *)posix_spawn_file_actions_addtcsetpgrp_np);
 
 	sscanf(gnu_get_libc_version(), "%u.%u", &major, &minor);
-	ignores_internal = major < 2 || (major == 2 && minor < 38) || !fl_has(FL_FEAT_CLEAR_SIGHAND);
+	glibc_before_2_38 = major < 2 || (major == 2 && minor < 38);
 }
 
 /* Our list as a glibc object, through glibc's own add functions. */
@@ -178,6 +179,18 @@ static int to_glibc(const struct fl_actions *list, posix_spawn_file_actions_t *o
 }
 
 /* The posix engine, and objects glibc's own functions filled: glibc's spawn. */
+/* -EMFILE (or ENFILE) if no fd can be opened now: pidfd_spawn's pidfd would
+ * have none, so no child is made (glibc 2.39's clone3 fails the same way). */
+static int fd_free(void)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
 static int via_glibc(int *out, const char *file, const posix_spawn_file_actions_t *fa,
 		     const posix_spawnattr_t *attr, char *const argv[], char *const envp[], unsigned how)
 {
@@ -200,7 +213,7 @@ static int via_glibc(int *out, const char *file, const posix_spawn_file_actions_
 		err = ENOTSUP;	/* a glibc before 2.39 would ignore the flag */
 	} else if (!glibc.spawn[path][old]) {
 		err = ENOSYS;
-	} else {
+	} else if (!(err = (how & FL_COMPAT_PIDFD) ? -fd_free() : 0)) {
 		err = glibc.spawn[path][old](&pid, file, fa, attr, argv, envp);
 		if (!err && (how & FL_COMPAT_PIDFD)) {
 			/* glibc before 2.39 has no pidfd_spawn: a pidfd for the child
@@ -242,7 +255,7 @@ static int attr_steps(struct fl_actions *acts, const struct fl_glibc_attr *a)
 		ret = fl_actions_push(acts, (struct fl_action){ .op = FL_OP_SIGDEFAULT }, &a->sd, sizeof(a->sd));
 	}
 	ign = INTERNAL_SIGNALS & ~dfl;
-	if (ret >= 0 && ignores_internal && ign)
+	if (ret >= 0 && ign && (glibc_before_2_38 || !fl_has(FL_FEAT_CLEAR_SIGHAND)))
 		ret = fl_actions_push(acts, (struct fl_action){ .op = FL_OP_SIGIGNORE, .arg = (long)ign }, NULL, 0);
 	/* glibc: SETSCHEDPARAM alone is sched_setparam; with SETSCHEDULER (or
 	 * SETSCHEDULER alone) sched_setscheduler with the policy. */
@@ -320,6 +333,19 @@ static void set_program(struct fl_spec *spec, const char *file, unsigned how, ch
 	spec->search_next = path[entry] ? entry + 1 : FL_SEARCH_END;
 }
 
+/* pidfd_spawn's child has no pidfd (an engine that opens it after the fact
+ * lost the last free fd to another thread): one more try, else the child is
+ * killed and reaped and the call fails as glibc's would have, before it. */
+static int pidfd_or_kill(fl_child *child)
+{
+	child->pidfd = fl_pidfd_for(NULL, child->pid);
+	if (child->pidfd >= 0)
+		return 0;
+	fl_child_kill(child, SIGKILL);
+	fl_child_wait(child, NULL);
+	return -EMFILE;
+}
+
 static int via_engine(int engine, int *out, const char *file, const struct fl_glibc_fa *g,
 		      const struct fl_glibc_attr *a, char *const argv[], char *const envp[], unsigned how)
 {
@@ -338,10 +364,14 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 		spec->flags |= FL_SPEC_NO_PIDFD;	/* the caller reaps by pid */
 	set_program(spec, file, how, first);
 	ret = attr_steps(&spec->acts, a);
+	if (ret == 0 && (how & FL_COMPAT_PIDFD))
+		ret = fd_free();
 	if (ret == 0)
 		ret = fl_spawn(spec, &args, &child, NULL);
 	if (ret == 0)
 		ret = fl_child_wait_exec(&child, NULL);	/* at once but for async engines */
+	if (ret == 0 && (how & FL_COMPAT_PIDFD) && child.pidfd < 0)
+		ret = pidfd_or_kill(&child);
 	if (ret == 0) {
 		if ((how & FL_COMPAT_PIDFD) && out) {
 			*out = child.pidfd;
@@ -378,8 +408,8 @@ int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t
 		argv = empty;
 	if (!envp)
 		envp = empty;
-	if ((how & FL_COMPAT_PIDFD) && !fl_has(FL_FEAT_WAITID_PIDFD))
-		err = ENOSYS;	/* glibc 2.39 asks for the same before anything */
+	if ((how & FL_COMPAT_PIDFD) && (err = fl_probe(FL_FEAT_WAITID_PIDFD)) <= 0)
+		err = err ? -err : ENOSYS;	/* glibc 2.39 asks for the same before anything */
 	else if (g && g->records && g->list)
 		err = EINVAL;	/* filled by glibc's functions and ours */
 	else if (engine == FL_ENGINE_POSIX || (g && g->records))

@@ -205,6 +205,9 @@ void fl_child_done(fl_child *child);
 
 /* ---- probe.c ------------------------------------------------------------ */
 bool fl_has(enum fl_feature f);
+/* 1 if F is there, 0 if the kernel lacks it, -errno if the probe could not
+ * tell (the error it met: EMFILE with no fd free, EAGAIN, ENOMEM). */
+int fl_probe(enum fl_feature f);
 
 /* ---- compat.c: posix_spawn's ABI, for fl_posix_spawn* and the preload shim */
 #define FL_COMPAT_PATH	(1u << 0)	/* posix_spawnp: search PATH */

@@ -3,10 +3,14 @@
  * Kernel features, probed once and cached.  A feature counts as missing on
  * the errnos that mean "not supported" (ENOSYS; EINVAL for an unknown flag;
  * EPERM, which container seccomp profiles answer for clone3), so a fallback is
- * taken there and nowhere else.
+ * taken there and nowhere else.  Any other failure (EMFILE in a process whose
+ * fd table is full, EAGAIN at its RLIMIT_NPROC, ENOMEM) says nothing about
+ * the kernel: the feature is off for that call and probed again when next
+ * asked for, until its answer is known; an answer once known is kept.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +22,35 @@
 #include "internal.h"
 #include "sys.h"
 
-static bool features[FL_FEAT_COUNT];
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+/* One bit per feature: whether it is there, whether that is known.  Read
+ * without the lock; a probe runs under it and publishes whole words. */
+#define BIT(f) (1u << (f))
+static _Atomic uint32_t have, known;
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static int why[FL_FEAT_COUNT];	/* a feature still unknown: the errno that left it so */
+
+/* What one probe found: the features there, the ones it could tell. */
+struct found {
+	uint32_t have, known;
+};
+
+static void found_set(struct found *r, enum fl_feature f, bool there)
+{
+	r->have = there ? r->have | BIT(f) : r->have & ~BIT(f);
+	r->known |= BIT(f);
+}
+
+/* F is still unknown, for ERR (not an answer). */
+static void found_unsure(enum fl_feature f, long err)
+{
+	why[f] = (int)err;
+}
+
+/* The errnos that mean "the kernel has no such thing" (see the top). */
+static bool means_missing(long err)
+{
+	return err == -ENOSYS || err == -EINVAL || err == -EPERM;
+}
 
 static const char *const feature_names[FL_FEAT_COUNT] = {
 	[FL_FEAT_CLONE3] = "clone3",
@@ -59,24 +90,29 @@ struct fl_uring_probe {
 	struct { uint8_t op, resv; uint16_t flags; uint32_t resv2; } ops[256];
 };
 
-static bool uring_has_waitid(void)
+static void probe_uring(struct found *r)
 {
 	struct fl_uring_params params;
 	struct fl_uring_probe *probe;
 	int ring;
-	bool has = false;
+	long ret;
 
 	memset(&params, 0, sizeof(params));
 	ring = (int)fl_sys2(__NR_io_uring_setup, 1, &params);
-	if (ring < 0)
-		return false;
+	if (ring < 0) {
+		if (means_missing(ring))
+			found_set(r, FL_FEAT_IOURING_WAITID, false);
+		return;
+	}
 	probe = calloc(1, sizeof(*probe));
-	if (probe && fl_sys4(__NR_io_uring_register, ring, FL_IORING_REGISTER_PROBE, probe, 256) >= 0)
-		has = probe->last_op >= FL_IORING_OP_WAITID &&
-		      (probe->ops[FL_IORING_OP_WAITID].flags & FL_IO_URING_OP_SUPPORTED);
+	ret = probe ? fl_sys4(__NR_io_uring_register, ring, FL_IORING_REGISTER_PROBE, probe, 256) : -ENOMEM;
+	if (ret >= 0)
+		found_set(r, FL_FEAT_IOURING_WAITID, probe->last_op >= FL_IORING_OP_WAITID &&
+			  (probe->ops[FL_IORING_OP_WAITID].flags & FL_IO_URING_OP_SUPPORTED));
+	else if (means_missing(ret))
+		found_set(r, FL_FEAT_IOURING_WAITID, false);
 	free(probe);
 	close(ring);
-	return has;
 }
 
 static int exit_at_once(void *arg)
@@ -85,20 +121,32 @@ static int exit_at_once(void *arg)
 	return 0;
 }
 
+/* The features clone3 brings, all missing (a kernel or sandbox without it). */
+static void no_clone3(struct found *r)
+{
+	found_set(r, FL_FEAT_CLONE3, false);
+	found_set(r, FL_FEAT_CLEAR_SIGHAND, false);
+	found_set(r, FL_FEAT_INTO_CGROUP, false);
+	found_set(r, FL_FEAT_PIDFD_INFO_EXIT, false);
+}
+
 /* The flags that matter are only known by making a process: one throwaway
- * CLONE_VM child per flag set tried, once per process. */
-static void probe_clone3(void)
+ * CLONE_VM child per flag set tried.  CLONE_PIDFD's answer also needs the
+ * pidfd probe's (see probe). */
+static void probe_clone3(struct found *r)
 {
 #ifdef FL_HAVE_CLONE3_ASM
 	char *stack;
 	long ret = fl_sys2(__NR_clone3, NULL, 0);
 
 	/* A NULL struct: EINVAL or EFAULT where clone3 exists. */
-	if (ret == -ENOSYS || ret == -EPERM)
+	if (ret == -ENOSYS || ret == -EPERM) {
+		no_clone3(r);
 		return;
+	}
 	stack = fl_stack_map();
 	if (!stack)
-		return;
+		return;		/* no memory: nothing learnt */
 	for (int with_clear = 1; with_clear >= 0; with_clear--) {
 		int pidfd = -1;
 		struct fl_clone_args ca = {
@@ -113,24 +161,33 @@ static void probe_clone3(void)
 		};
 		long pid = fl_clone3(&ca, exit_at_once, NULL);
 
-		if (pid == -EINVAL)
+		if (pid == -EINVAL && with_clear)
 			continue;
-		if (pid < 0)
+		if (pid < 0) {
+			/* EMFILE (no fd for the pidfd), EAGAIN, ENOMEM: ask again later. */
+			if (means_missing(pid))
+				no_clone3(r);
+			else {
+				found_unsure(FL_FEAT_CLONE3, pid);
+				found_unsure(FL_FEAT_CLONE_PIDFD, pid);
+				found_unsure(FL_FEAT_CLEAR_SIGHAND, pid);
+			}
 			break;
-		features[FL_FEAT_CLONE3] = features[FL_FEAT_CLONE_PIDFD] = true;
-		features[FL_FEAT_CLEAR_SIGHAND] = with_clear;
+		}
+		found_set(r, FL_FEAT_CLONE3, true);
+		found_set(r, FL_FEAT_CLEAR_SIGHAND, with_clear);
 		waitpid((pid_t)pid, NULL, __WALL);	/* __WALL: a child without exit signal */
 		if (pidfd >= 0) {
 			struct fl_pidfd_info info = { .mask = PIDFD_INFO_EXIT };
 
 			/* The child is reaped: its exit status is all the info left. */
-			features[FL_FEAT_PIDFD_INFO_EXIT] =
-				ioctl(pidfd, FL_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT);
+			found_set(r, FL_FEAT_PIDFD_INFO_EXIT,
+				  ioctl(pidfd, FL_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT));
 			close(pidfd);
 		}
 		break;
 	}
-	if (features[FL_FEAT_CLONE3]) {
+	if (r->have & BIT(FL_FEAT_CLONE3)) {
 		/* With a cgroup fd that cannot be open: EBADF where the flag is known,
 		 * EINVAL where it is not.  No process is made either way. */
 		struct fl_clone_args ca = {
@@ -144,43 +201,107 @@ static void probe_clone3(void)
 
 		if (pid > 0)
 			waitpid((pid_t)pid, NULL, __WALL);
-		features[FL_FEAT_INTO_CGROUP] = pid == -EBADF;
+		if (pid == -EBADF || pid > 0 || means_missing(pid))
+			found_set(r, FL_FEAT_INTO_CGROUP, pid == -EBADF);
 	}
 	munmap(stack, FL_STACK_SIZE + FL_STACK_GUARD);
+#else
+	no_clone3(r);
 #endif
 }
 
-static void probe(void)
+static void probe_pidfds(struct found *r)
 {
 	int self = fl_sys_pidfd_open(getpid(), 0);
 	siginfo_t si;
 
-	probe_clone3();
-	if (self >= 0) {
-		features[FL_FEAT_PIDFD_OPEN] = true;
-		features[FL_FEAT_PIDFD_SEND_SIGNAL] = fl_sys_pidfd_send_signal(self, 0) == 0;
-		/* P_PIDFD of a process that is not our child: ECHILD if known. */
-		features[FL_FEAT_WAITID_PIDFD] =
-			waitid(P_PIDFD, self, &si, WEXITED | WNOHANG) < 0 && errno == ECHILD;
-		close(self);
+	if (self < 0) {
+		enum fl_feature group[] = { FL_FEAT_PIDFD_OPEN, FL_FEAT_PIDFD_SEND_SIGNAL, FL_FEAT_WAITID_PIDFD,
+					    FL_FEAT_CLONE_PIDFD };
+
+		for (int i = 0; i < 4; i++)
+			if (!means_missing(self))
+				found_unsure(group[i], self);
+			else if (group[i] != FL_FEAT_CLONE_PIDFD)
+				found_set(r, group[i], false);
+		return;
 	}
-	if (!features[FL_FEAT_CLONE3]) {
-		/* Linux 5.2 has CLONE_PIDFD in clone() without clone3 */
-		features[FL_FEAT_CLONE_PIDFD] = features[FL_FEAT_PIDFD_OPEN];
-	}
+	found_set(r, FL_FEAT_PIDFD_OPEN, true);
+	found_set(r, FL_FEAT_PIDFD_SEND_SIGNAL, fl_sys_pidfd_send_signal(self, 0) == 0);
+	/* P_PIDFD of a process that is not our child: ECHILD if known. */
+	found_set(r, FL_FEAT_WAITID_PIDFD, waitid(P_PIDFD, self, &si, WEXITED | WNOHANG) < 0 && errno == ECHILD);
+	close(self);
+}
+
+/* Probes what is not known yet (under probe_lock) and publishes it. */
+static void probe(void)
+{
+	struct found r = { atomic_load_explicit(&have, memory_order_relaxed),
+			   atomic_load_explicit(&known, memory_order_relaxed) };
+	const uint32_t clone3_bits = BIT(FL_FEAT_CLONE3) | BIT(FL_FEAT_CLEAR_SIGHAND) |
+				     BIT(FL_FEAT_INTO_CGROUP) | BIT(FL_FEAT_PIDFD_INFO_EXIT);
+	const uint32_t pidfd_bits = BIT(FL_FEAT_PIDFD_OPEN) | BIT(FL_FEAT_WAITID_PIDFD);
+
+	if ((r.known & clone3_bits) != clone3_bits)
+		probe_clone3(&r);
+	if ((r.known & pidfd_bits) != pidfd_bits)
+		probe_pidfds(&r);
 	/* Linux 5.3 has pidfds but cannot wait on them (P_PIDFD is 5.4): hand
-	 * out none there, so every pidfd the library holds can be waited on. */
-	if (!features[FL_FEAT_WAITID_PIDFD])
-		features[FL_FEAT_CLONE_PIDFD] = features[FL_FEAT_PIDFD_OPEN] = false;
-	features[FL_FEAT_CLOSE_RANGE] = fl_sys_close_range(~0u, ~0u, 0) == 0;
-	features[FL_FEAT_EXECVEAT] = fl_sys_execveat(-1, "", NULL, NULL, AT_EMPTY_PATH) == -EBADF;
-	features[FL_FEAT_IOURING_WAITID] = uring_has_waitid();
+	 * out none there, so every pidfd the library holds can be waited on.
+	 * CLONE_PIDFD: clone3's, or without clone3 clone()'s (Linux 5.2, told
+	 * by pidfd_open's presence).  (WAITID_PIDFD known: PIDFD_OPEN too.) */
+	if (r.known & BIT(FL_FEAT_WAITID_PIDFD)) {
+		bool can_wait = r.have & BIT(FL_FEAT_WAITID_PIDFD);
+
+		found_set(&r, FL_FEAT_PIDFD_OPEN, can_wait && (r.have & BIT(FL_FEAT_PIDFD_OPEN)));
+		if (r.known & BIT(FL_FEAT_CLONE3))
+			found_set(&r, FL_FEAT_CLONE_PIDFD,
+				  can_wait && (r.have & (BIT(FL_FEAT_CLONE3) | BIT(FL_FEAT_PIDFD_OPEN))));
+	}
+	if (!(r.known & BIT(FL_FEAT_CLOSE_RANGE))) {
+		long ret = fl_sys_close_range(~0u, ~0u, 0);
+
+		if (ret == 0 || means_missing(ret))
+			found_set(&r, FL_FEAT_CLOSE_RANGE, ret == 0);
+	}
+	if (!(r.known & BIT(FL_FEAT_EXECVEAT))) {
+		long ret = fl_sys_execveat(-1, "", NULL, NULL, AT_EMPTY_PATH);
+
+		if (ret == -EBADF || means_missing(ret))
+			found_set(&r, FL_FEAT_EXECVEAT, ret == -EBADF);
+	}
+	if (!(r.known & BIT(FL_FEAT_IOURING_WAITID)))
+		probe_uring(&r);
+	/* Unknown still: off for now (the fallback needs nothing more). */
+	atomic_store_explicit(&have, r.have & r.known, memory_order_relaxed);
+	atomic_store_explicit(&known, r.known, memory_order_release);
+}
+
+int fl_probe(enum fl_feature f)
+{
+	int err;
+
+	if (fl_has(f))
+		return 1;
+	if (atomic_load_explicit(&known, memory_order_acquire) & BIT(f))
+		return 0;
+	pthread_mutex_lock(&probe_lock);
+	err = why[f];
+	pthread_mutex_unlock(&probe_lock);
+	return err < 0 ? err : -EAGAIN;
 }
 
 bool fl_has(enum fl_feature f)
 {
-	pthread_once(&probe_once, probe);
-	return features[f];
+	/* Only an unknown answer costs a probe: a feature whose probe keeps
+	 * failing (a full fd table) slows only the calls that ask for it. */
+	if (!(atomic_load_explicit(&known, memory_order_acquire) & BIT(f))) {
+		pthread_mutex_lock(&probe_lock);
+		if (!(atomic_load_explicit(&known, memory_order_relaxed) & BIT(f)))
+			probe();
+		pthread_mutex_unlock(&probe_lock);
+	}
+	return atomic_load_explicit(&have, memory_order_relaxed) & BIT(f);
 }
 
 FL_API int fl_feature(int feature)

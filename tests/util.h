@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -88,6 +89,39 @@ static __attribute__((unused)) int has_zombie(void)
 	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
 		return 0;	/* ECHILD: no children at all */
 	return si.si_pid != 0;
+}
+
+/* Children of this process (of any of its threads) running the program at
+ * EXE, a full path: a child a spawn left behind, not an engine's helper. */
+static __attribute__((unused)) int children_running(const char *exe)
+{
+	char path[320], target[4096];
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int child, left = 0;
+
+	while (d && (e = readdir(d))) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+		f = fopen(path, "re");
+		while (f && fscanf(f, "%d", &child) == 1) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%d/exe", child);
+			n = readlink(path, target, sizeof(target) - 1);
+			target[n > 0 ? n : 0] = 0;
+			if (n > 0 && !strcmp(target, exe))
+				left++;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return left;
 }
 
 /* 1 unless FL_TEST_ENGINES (a comma-separated list of engine names, for a
