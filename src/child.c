@@ -79,6 +79,8 @@ static int keep_clear(struct fl_job *job, int fd)
 		above = job->acts[0]->max_fd;
 		if (job->acts[1] && job->acts[1]->max_fd > above)
 			above = job->acts[1]->max_fd;
+		if (above == INT_MAX)
+			return -EBADF;	/* what that step's dup2 or open would give */
 		moved = fl_sys_fcntl(fd, F_DUPFD_CLOEXEC, above > fd ? above + 1 : fd + 1);
 		if (moved < 0)
 			return moved;
