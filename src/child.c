@@ -10,7 +10,9 @@
  *   the job (the parent's scratch for this spawn, its report slot above all).
  * - a bounded stack: the largest frame holds one PATH_MAX buffer.
  * - all signals stay blocked until just before exec; handlers are default by
- *   then, so no handler of the parent ever runs here.
+ *   then, so no handler of the parent ever runs here.  Where the kernel reset
+ *   the handlers at clone, the engine may leave the caller's mask in place
+ *   instead (FL_JOB_MASK_KEPT: see fl_job_mask_keepable).
  * Built without stack protector or sanitizers (see the Makefile).
  */
 #include <errno.h>
@@ -411,7 +413,8 @@ int fl_child_main(void *arg)
 	if (job->hook && (ret = job->hook(job)) < 0)
 		fail(job, ret, FL_STEP_CALLBACK);
 
-	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&mask, NULL);
+	if (!(job->flags & FL_JOB_MASK_KEPT))
+		fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&mask, NULL);
 	ret = exec_program(job);
 	fail(job, ret, FL_STEP_EXEC);
 }

@@ -99,6 +99,7 @@ struct fl_slot {
 
 #define FL_JOB_SIGHAND_CLEARED	(1u << 0)	/* the kernel reset the handlers (CLONE_CLEAR_SIGHAND) */
 #define FL_JOB_IN_CGROUP	(1u << 1)	/* clone3 placed the child in its cgroup */
+#define FL_JOB_MASK_KEPT	(1u << 2)	/* the child runs with the caller's mask, its mask at exec */
 
 struct fl_job {
 	const struct fl_spec *spec;
@@ -132,6 +133,29 @@ struct fl_job {
 #define FL_CHILD_SIDE __attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread, \
 				     optimize("no-stack-protector"), noinline))
 #endif
+
+/*
+ * Whether the child may run with the caller's signal mask as it is, instead
+ * of blocking every signal until exec: only where the kernel resets the
+ * handlers (CLONE_CLEAR_SIGHAND through clone3), so no handler of the
+ * caller's can run in the child, and only for steps that do not depend on
+ * signals staying blocked.  Then a signal that reaches the child before exec
+ * takes its default action there instead of just after exec: the same
+ * outcome, for the child's mask is the caller's either way.  The steps that
+ * need the block: tcsetpgrp (a background group takes the terminal only with
+ * SIGTTOU blocked), a mask or dispositions for exec that differ from the
+ * caller's (a signal the new mask blocks must stay pending for the program),
+ * and the parent-death signal (sent to itself, it must wait for exec).
+ */
+#define FL_OPS_SIGNAL_SENSITIVE ((1u << FL_OP_TCSETPGRP) | (1u << FL_OP_SIGMASK) | \
+				 (1u << FL_OP_SIGDEFAULT) | (1u << FL_OP_SIGIGNORE) | \
+				 (1u << FL_OP_PDEATHSIG))
+static inline bool fl_job_mask_keepable(const struct fl_job *job)
+{
+	uint32_t ops = job->acts[0]->ops | (job->acts[1] ? job->acts[1]->ops : 0);
+
+	return !(ops & FL_OPS_SIGNAL_SENSITIVE) && !job->hook;
+}
 
 /* child.c: runs the actions and execs; never returns.  The only code run
  * between clone and exec. */
