@@ -12,7 +12,7 @@
  * - all signals stay blocked until just before exec; handlers are default by
  *   then, so no handler of the parent ever runs here.  Where the kernel reset
  *   the handlers at clone, the engine may leave the caller's mask in place
- *   instead (FL_JOB_MASK_KEPT: see fl_job_mask_keepable).
+ *   instead (FL_JOB_MASK_KEPT: see fl_signals_hold in engine.c).
  * Built without stack protector or sanitizers (see the Makefile).
  */
 #include <errno.h>

@@ -74,12 +74,12 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	rec->exec_fd = pipefd[0];
 	blk->tid = 1;
 
-	/* Every signal blocked until the child has its own mask, as for the
-	 * clone engine.  Not left to the child's first step: a signal that
-	 * reached it before that step would find the default disposition
-	 * (CLONE_CLEAR_SIGHAND) and a mask without the blocks its spawn asked
-	 * for, and could kill it. */
-	fl_signals_block(j, &saved);
+	/* Signals as for the clone engine: blocked by the caller until the
+	 * child has its own mask, where the child needs that at all.  Never
+	 * left to the child's first step: a signal that reached it before that
+	 * step would find the default disposition (CLONE_CLEAR_SIGHAND) and a
+	 * mask without the blocks its spawn asked for, and could kill it. */
+	fl_signals_hold(j, &saved);
 #ifdef FL_HAVE_CLONE3_ASM
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {

@@ -21,21 +21,13 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	char *stack = fl_stack_of_thread();
 	int pidfd = -1, err;
 	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD);
-	bool keep_mask = false;
 	long pid;
 
 	if (!stack)
 		return -ENOMEM;
-#ifdef FL_HAVE_CLONE3_ASM
-	/* With the handlers cleared by the kernel, most children need no
-	 * blocked signals: two rt_sigprocmask calls fewer here and one in the
-	 * child (fl_job_mask_keepable says when). */
-	keep_mask = fl_has(FL_FEAT_CLONE3) && fl_has(FL_FEAT_CLEAR_SIGHAND) && fl_job_mask_keepable(job);
-#endif
-	if (keep_mask)
-		job->flags |= FL_JOB_MASK_KEPT;
-	else
-		fl_signals_block(job, &saved);
+	/* Where the kernel clears the handlers, most children need no blocked
+	 * signals: no rt_sigprocmask here then, nor in the child. */
+	fl_signals_hold(job, &saved);
 #ifdef FL_HAVE_CLONE3_ASM
 	if (fl_has(FL_FEAT_CLONE3)) {
 		struct fl_clone_args ca = {
@@ -68,8 +60,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 		if (pid < 0)
 			pid = -errno;
 	}
-	if (!keep_mask)
-		fl_signals_restore(&saved);
+	fl_signals_restore(&saved);
 
 	if (pid < 0) {
 		/* clone3 refuses a bad cgroup itself: that is the cgroup step's failure. */

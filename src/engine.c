@@ -69,10 +69,47 @@ void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
 	sigemptyset(&saved->mask);
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, &saved->mask);
 	memcpy(&job->mask, &saved->mask, sizeof(job->mask));
+	saved->held = true;
+}
+
+/*
+ * Whether the child may run with the caller's signal mask as it is, instead
+ * of blocking every signal until exec: only where the kernel resets the
+ * handlers (CLONE_CLEAR_SIGHAND through clone3), so no handler of the
+ * caller's can run in the child, and only for steps that do not depend on
+ * signals staying blocked.  Then a signal that reaches the child before exec
+ * takes its default action there instead of just after exec: the same
+ * outcome, for the child's mask is the caller's either way.  The steps that
+ * need the block: tcsetpgrp (a background group takes the terminal only with
+ * SIGTTOU blocked), a mask or dispositions for exec that differ from the
+ * caller's (a signal the new mask blocks must stay pending for the program),
+ * and the parent-death signal (sent to itself, it must wait for exec).
+ */
+#define SIGNAL_SENSITIVE ((1u << FL_OP_TCSETPGRP) | (1u << FL_OP_SIGMASK) | (1u << FL_OP_SIGDEFAULT) | \
+			  (1u << FL_OP_SIGIGNORE) | (1u << FL_OP_PDEATHSIG))
+static bool mask_keepable(const struct fl_job *job)
+{
+	uint32_t ops = job->acts[0]->ops | (job->acts[1] ? job->acts[1]->ops : 0);
+
+	return !(ops & SIGNAL_SENSITIVE) && !job->hook;
+}
+
+void fl_signals_hold(struct fl_job *job, struct fl_saved *saved)
+{
+#ifdef FL_HAVE_CLONE3_ASM
+	if (fl_has(FL_FEAT_CLONE3) && fl_has(FL_FEAT_CLEAR_SIGHAND) && mask_keepable(job)) {
+		saved->held = false;
+		job->flags |= FL_JOB_MASK_KEPT;
+		return;
+	}
+#endif
+	fl_signals_block(job, saved);
 }
 
 void fl_signals_restore(const struct fl_saved *saved)
 {
+	if (!saved->held)
+		return;
 	fl_sys_sigprocmask(SIG_SETMASK, &saved->mask, NULL);
 	pthread_setcancelstate(saved->cancel, NULL);
 }

@@ -134,29 +134,6 @@ struct fl_job {
 				     optimize("no-stack-protector"), noinline))
 #endif
 
-/*
- * Whether the child may run with the caller's signal mask as it is, instead
- * of blocking every signal until exec: only where the kernel resets the
- * handlers (CLONE_CLEAR_SIGHAND through clone3), so no handler of the
- * caller's can run in the child, and only for steps that do not depend on
- * signals staying blocked.  Then a signal that reaches the child before exec
- * takes its default action there instead of just after exec: the same
- * outcome, for the child's mask is the caller's either way.  The steps that
- * need the block: tcsetpgrp (a background group takes the terminal only with
- * SIGTTOU blocked), a mask or dispositions for exec that differ from the
- * caller's (a signal the new mask blocks must stay pending for the program),
- * and the parent-death signal (sent to itself, it must wait for exec).
- */
-#define FL_OPS_SIGNAL_SENSITIVE ((1u << FL_OP_TCSETPGRP) | (1u << FL_OP_SIGMASK) | \
-				 (1u << FL_OP_SIGDEFAULT) | (1u << FL_OP_SIGIGNORE) | \
-				 (1u << FL_OP_PDEATHSIG))
-static inline bool fl_job_mask_keepable(const struct fl_job *job)
-{
-	uint32_t ops = job->acts[0]->ops | (job->acts[1] ? job->acts[1]->ops : 0);
-
-	return !(ops & FL_OPS_SIGNAL_SENSITIVE) && !job->hook;
-}
-
 /* child.c: runs the actions and execs; never returns.  The only code run
  * between clone and exec. */
 int fl_child_main(void *job);
@@ -194,12 +171,18 @@ int fl_engine_run(int engine, struct fl_job *job, fl_child *child);
 
 /* engine.c: helpers the engines share.  Around the making of a child the
  * calling thread blocks every signal (so no handler runs on the child's
- * stack) and cancellation; the mask it had becomes the child's (job->mask). */
+ * stack) and cancellation; the mask it had becomes the child's (job->mask).
+ * fl_signals_hold does so only where the child needs it: where clone3 clears
+ * the handlers and no step depends on the block, it blocks nothing and marks
+ * the job FL_JOB_MASK_KEPT (the child keeps the caller's mask to exec).
+ * fl_signals_restore undoes either. */
 struct fl_saved {
 	sigset_t mask;
 	int cancel;
+	bool held;
 };
 void fl_signals_block(struct fl_job *job, struct fl_saved *saved);
+void fl_signals_hold(struct fl_job *job, struct fl_saved *saved);
 void fl_signals_restore(const struct fl_saved *saved);
 /* Reaps a child that failed before exec (it exits at once with 127). */
 void fl_reap_failed(pid_t pid, int pidfd);
