@@ -184,22 +184,30 @@ void fl_block_put_locked(struct fl_block *blk)
 	nfree++;
 }
 
-/* Room for V (pointers and strings) and its count. */
-static size_t vec_bytes(char *const *v, size_t *count)
+/* Room for V (its pointers, and its strings if STRINGS) and its count. */
+static size_t vec_bytes(char *const *v, size_t *count, bool strings)
 {
 	size_t n = 0, bytes = 0;
 
 	for (; v[n]; n++)
-		bytes += strlen(v[n]) + 1;
+		if (strings)
+			bytes += strlen(v[n]) + 1;
 	*count = n;
 	return (n + 1) * sizeof(char *) + bytes;
 }
 
-/* Lays V out at *P (pointers first, aligned), advancing *P. */
-static char **vec_copy(char *const *v, size_t n, char **p)
+/* Lays V out at *P (pointers first, aligned; its strings after them if
+ * STRINGS, else the pointers kept), advancing *P. */
+static char **vec_copy(char *const *v, size_t n, char **p, bool strings)
 {
 	char **out = (char **)*p, *s = *p + (n + 1) * sizeof(char *);
 
+	if (!strings) {
+		memcpy(out, v, n * sizeof(char *));
+		out[n] = NULL;
+		*p = s;
+		return out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(v[i]) + 1;
 
@@ -211,11 +219,35 @@ static char **vec_copy(char *const *v, size_t n, char **p)
 	return out;
 }
 
+/*
+ * Whether the strings of ENVP must be copied too, or only its array.  glibc
+ * never frees a string of environ (setenv keeps every one it made for the
+ * life of the process, and the others are the caller's: the initial ones on
+ * the stack, putenv's), while setenv may free or move the array itself.  So
+ * for environ under glibc the array is copied and its strings are not: a
+ * string given to putenv(3) must stay as it is until the child has executed
+ * its program (fl_spawn(3)).  Any other libc (musl frees what setenv
+ * replaces), and any envp the call gave, is copied whole.
+ */
+static bool env_strings_copied(char *const *envp)
+{
+#ifdef __GLIBC__
+	return envp != environ;
+#else
+	(void)envp;
+	return true;
+#endif
+}
+
 int fl_block_load(struct fl_block *blk, const struct fl_job *job)
 {
 	const struct fl_spec *spec = job->spec;
 	struct fl_job *j = &blk->job;
 	bool copy_argv = job->argv != spec->argv, copy_envp = job->envp != spec->envp;
+	/* fl_spawn's default argv, { spec->path, NULL }: the string is the
+	 * template's, which lives as long as the child reads it. */
+	bool argv_strings = copy_argv && !(job->argv[0] == spec->path && !job->argv[1]);
+	bool envp_strings = copy_envp && env_strings_copied(job->envp);
 	size_t argc = 0, envc = 0, need = 0, sh_n = 0;
 	char *p;
 
@@ -224,12 +256,12 @@ int fl_block_load(struct fl_block *blk, const struct fl_job *job)
 	 * waits); what the call gave, the defaults made on fl_spawn's stack and
 	 * environ (setenv may move it at any time) are copied. */
 	if (copy_argv)
-		need += vec_bytes(job->argv, &argc) + sizeof(char *);
+		need += vec_bytes(job->argv, &argc, argv_strings) + sizeof(char *);
 	else
 		for (; job->argv[argc]; argc++)
 			;
 	if (copy_envp)
-		need += vec_bytes(job->envp, &envc) + sizeof(char *);
+		need += vec_bytes(job->envp, &envc, envp_strings) + sizeof(char *);
 	if (job->sh_argv) {
 		sh_n = (argc ? argc : 1) + 2;
 		need += sh_n * sizeof(char *);
@@ -241,9 +273,9 @@ int fl_block_load(struct fl_block *blk, const struct fl_job *job)
 			return -ENOMEM;
 	}
 	if (copy_argv)
-		j->argv = vec_copy(job->argv, argc, &p);
+		j->argv = vec_copy(job->argv, argc, &p, argv_strings);
 	if (copy_envp)
-		j->envp = vec_copy(job->envp, envc, &p);
+		j->envp = vec_copy(job->envp, envc, &p, envp_strings);
 	if (job->sh_argv) {
 		/* { "/bin/sh", <path, set by the child>, argv[1..], NULL } */
 		j->sh_argv = (char **)p;
