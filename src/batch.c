@@ -36,11 +36,23 @@ FL_API int fl_spawn_batch(size_t n, const fl_spec *const specs[], size_t nspecs,
 	if (!n || !specs || !children || !reports || (nspecs != 1 && nspecs != n) ||
 	    (flags & ~FL_BATCH_NOWAIT))
 		return -EINVAL;
+	/* No pidfd while the batch starts: every child copies the caller's fd
+	 * table at clone and closes its close-on-exec fds at exec, so with the
+	 * pidfds of the children before it open each child would cost more than
+	 * the one before.  They are opened once all have started; a child
+	 * cannot be reaped meanwhile but by a wait for any child elsewhere in
+	 * the process (fl_spawn_batch(3)). */
 	for (size_t i = 0; i < n; i++) {
 		const fl_spec *spec = specs[nspecs == 1 ? 0 : i];
 
-		if (fl_spawn(spec, args ? &args[i] : NULL, &children[i], &reports[i]) == 0)
+		if (fl_spawn_job(spec, args ? &args[i] : NULL, &children[i], &reports[i], FL_JOB_LATE_PIDFD) == 0)
 			reports[i] = (fl_report){ 0, 0 };
+	}
+	for (size_t i = 0; i < n; i++) {
+		const fl_spec *spec = specs[nspecs == 1 ? 0 : i];
+
+		if (!reports[i].error && children[i].pidfd < 0 && !(spec->flags & FL_SPEC_NO_PIDFD))
+			fl_inflight_late_pidfd(&children[i]);
 	}
 	/* Only now the outcomes: the execs of async children ran meanwhile. */
 	for (size_t i = 0; i < n; i++) {

@@ -39,8 +39,10 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	struct fl_job *j;
 	int pidfd = -1, pipefd[2] = { -1, -1 }, ret;
 	/* Not for posix_spawn's callers, who reap by pid: then no fd is
-	 * needed, as with glibc. */
-	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD);
+	 * needed, as with glibc; nor in a batch, which opens it after
+	 * (FL_JOB_LATE_PIDFD). */
+	bool late_pidfd = job->flags & FL_JOB_LATE_PIDFD;
+	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) && !late_pidfd;
 	long pid;
 
 	/* Settle what finished since the last spawn: failed children are
@@ -126,6 +128,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	child->pid = (pid_t)pid;
 	child->pidfd = pidfd;
 	blk->pid = (pid_t)pid;
+	rec->late_pidfd = late_pidfd;
 	fl_inflight_track(blk, rec, child);
 	return 0;
 }

@@ -20,7 +20,8 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	char *stack = fl_stack_of_thread();
 	int pidfd = -1, err;
-	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD);
+	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) &&
+			  !(job->flags & FL_JOB_LATE_PIDFD);
 	long pid;
 
 	if (!stack)

@@ -342,6 +342,23 @@ static void unlink_busy(struct fl_block *blk)
 
 /* BLK's child has left our memory (its word is clear, or it is dead): take
  * the outcome into the record, reap a failed child, give the block back. */
+/* REC's child failed before exec: it exits with 127 right after clearing the
+ * word, so this waits microseconds.  ECHILD if the caller's own SIGCHLD
+ * handling took it first, or SIGCHLD is ignored. */
+static void reap_failed_locked(struct fl_arec *rec)
+{
+	siginfo_t si;
+	int ret;
+
+	si.si_pid = 0;
+	do
+		ret = rec->pidfd >= 0 ? waitid(P_PIDFD, rec->pidfd, &si, WEXITED)
+				      : waitid(P_PID, rec->pid, &si, WEXITED);
+	while (ret < 0 && errno == EINTR);
+	rec->status = ret == 0 && si.si_pid ? fl_status_of(&si) : 127 << 8;
+	rec->reaped = true;
+}
+
 static void settle_locked(struct fl_block *blk)
 {
 	struct fl_arec *rec = blk->rec;
@@ -350,25 +367,32 @@ static void settle_locked(struct fl_block *blk)
 	if (rec) {
 		rec->error = blk->job.slot.error;
 		rec->step = blk->job.slot.step;
-		if (rec->error) {
-			/* It exits with 127 right after clearing the word: this
-			 * waits microseconds.  ECHILD if the caller's own SIGCHLD
-			 * handling took it first, or SIGCHLD is ignored. */
-			siginfo_t si;
-			int ret;
-
-			si.si_pid = 0;
-			do
-				ret = rec->pidfd >= 0 ? waitid(P_PIDFD, rec->pidfd, &si, WEXITED)
-						      : waitid(P_PID, rec->pid, &si, WEXITED);
-			while (ret < 0 && errno == EINTR);
-			rec->status = ret == 0 && si.si_pid ? fl_status_of(&si) : 127 << 8;
-			rec->reaped = true;
-		}
+		/* A child whose pidfd is still to come is reaped once it has one
+		 * (fl_inflight_late_pidfd): its pid stays its own until then. */
+		if (rec->error && !rec->late_pidfd)
+			reap_failed_locked(rec);
 		rec->settled = true;
 		rec->blk = NULL;
 	}
 	fl_block_put_locked(blk);
+}
+
+void fl_inflight_late_pidfd(fl_child *child)
+{
+	struct fl_arec *rec = child->_priv[0];
+	int fd = fl_pidfd_for(NULL, child->pid);
+
+	if (!rec) {
+		child->pidfd = fd;
+		return;
+	}
+	fl_inflight_lock();
+	rec->pidfd = fd;
+	rec->late_pidfd = false;
+	if (rec->settled && rec->error && !rec->reaped)
+		reap_failed_locked(rec);
+	fl_inflight_unlock();
+	child->pidfd = fd;
 }
 
 void fl_inflight_scan_locked(void)

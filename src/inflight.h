@@ -60,6 +60,7 @@ struct fl_arec {
 	int error, step;		/* the outcome, once settled */
 	int status;			/* the wait status, if the library reaped the child */
 	bool settled, reaped;
+	bool late_pidfd;		/* FL_JOB_LATE_PIDFD: not reaped before fl_inflight_late_pidfd */
 };
 
 /* A free block (mapped if none is free), or NULL.  Takes the lock. */

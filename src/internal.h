@@ -100,6 +100,7 @@ struct fl_slot {
 #define FL_JOB_SIGHAND_CLEARED	(1u << 0)	/* the kernel reset the handlers (CLONE_CLEAR_SIGHAND) */
 #define FL_JOB_IN_CGROUP	(1u << 1)	/* clone3 placed the child in its cgroup */
 #define FL_JOB_MASK_KEPT	(1u << 2)	/* the child runs with the caller's mask, its mask at exec */
+#define FL_JOB_LATE_PIDFD	(1u << 3)	/* clone, async: no CLONE_PIDFD; the caller opens it (batch.c) */
 
 struct fl_job {
 	const struct fl_spec *spec;
@@ -133,6 +134,10 @@ struct fl_job {
 #define FL_CHILD_SIDE __attribute__((no_sanitize_address, no_sanitize_undefined, no_sanitize_thread, \
 				     optimize("no-stack-protector"), noinline))
 #endif
+
+/* fl_spawn with FL_JOB_* flags for the job (batch.c). */
+int fl_spawn_job(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report,
+		 unsigned job_flags);
 
 /* child.c: runs the actions and execs; never returns.  The only code run
  * between clone and exec. */
@@ -204,6 +209,10 @@ char *fl_stack_of_thread(void);		/* the calling thread's, kept */
 int fl_inflight_settle(fl_child *child, bool block, fl_report *report, int *status);
 /* Waits until no async child still reads OWNER (a template or action list). */
 void fl_inflight_quiesce(const void *owner);
+/* Opens the pidfd of a child started with FL_JOB_LATE_PIDFD (fl_pidfd_for)
+ * into the handle, and into its record if it is an async one (the library
+ * reaps a failed child through it).  None if the child was reaped already. */
+void fl_inflight_late_pidfd(fl_child *child);
 /* wait.c: a waitpid(2) status from a reaped child's siginfo; and a handle
  * whose child is reaped (its pidfd closed). */
 #define FL_CHILD_REAPED 1u

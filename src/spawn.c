@@ -45,9 +45,10 @@ static int argc_of(char *const *argv)
 	return n;
 }
 
-/* fl_spawn, and fl_spawn_fn's callback FN (with its data) for the zygote. */
+/* fl_spawn, and fl_spawn_fn's callback FN (with its data) for the zygote;
+ * JOB_FLAGS for the job (FL_JOB_*). */
 static int spawn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *, size_t), const void *fn_data,
-		 size_t fn_len, fl_child *child, fl_report *report)
+		 size_t fn_len, fl_child *child, fl_report *report, unsigned job_flags)
 {
 	struct fl_job job;
 	char *default_argv[2], *sh_small[64], **sh_heap = NULL;
@@ -60,6 +61,7 @@ static int spawn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void 
 		goto out;
 	}
 	memset(&job, 0, offsetof(struct fl_job, mask));
+	job.flags = job_flags;
 	job.spec = spec;
 	job.fn = fn;
 	job.fn_data = fn_data;
@@ -115,7 +117,13 @@ out:
 
 FL_API int fl_spawn(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report)
 {
-	return spawn(spec, args, NULL, NULL, 0, child, report);
+	return spawn(spec, args, NULL, NULL, 0, child, report, 0);
+}
+
+int fl_spawn_job(const fl_spec *spec, const fl_spawn_args *args, fl_child *child, fl_report *report,
+		 unsigned job_flags)
+{
+	return spawn(spec, args, NULL, NULL, 0, child, report, job_flags);
 }
 
 FL_API int fl_spawn_fn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)(void *data, size_t len),
@@ -131,7 +139,7 @@ FL_API int fl_spawn_fn(const fl_spec *spec, const fl_spawn_args *args, int (*fn)
 	 * while the request is built. */
 	copy = *spec;
 	copy.engine = FL_ENGINE_ZYGOTE;
-	return spawn(&copy, args, fn, data, len, child, report);
+	return spawn(&copy, args, fn, data, len, child, report, 0);
 }
 
 /* Describes step INDEX of the spawn, looking in the template's list, then

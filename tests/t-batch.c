@@ -234,21 +234,30 @@ static void test_async_failures(unsigned flags, const char *how)
 	check_clean("async failures", fds);
 }
 
-/* Many children from one thread, then all reaped: the bench's batch row. */
-static void test_many(void)
+/* Many children from one thread, then all reaped: the bench's batch row.
+ * The batch opens their pidfds after it has started them all: each still
+ * has one. */
+static void test_many(int engine)
 {
 	enum { M = 200 };
 	static fl_child children[M];
 	static fl_report reports[M];
+	const char *e = fl_engine_name(engine);
 	fl_spec *spec;
 	fl_reaper *r;
 	char *argv[] = { (char *)"helper", (char *)"exit", (char *)"3", NULL };
-	int fds = fd_count(), ret, reaped = 0, bad = 0;
+	int fds = fd_count(), ret, reaped = 0, bad = 0, no_pidfd = 0;
 
-	state_spec(&spec, FL_ENGINE_ASYNC);
+	state_spec(&spec, engine);
 	fl_spec_set_argv(spec, argv);
 	ret = fl_spawn_batch(M, (const fl_spec *const[]){ spec }, 1, NULL, 0, children, reports);
-	ok(ret == M, "async: %d children spawned from one thread (%d)", M, ret);
+	ok(ret == M, "%s: %d children spawned from one thread (%d)", e, M, ret);
+	for (int i = 0; i < M; i++)
+		no_pidfd += !reports[i].error && fl_child_fd(&children[i]) < 0;
+	if (fl_feature(FL_FEAT_PIDFD_OPEN) == 1)
+		ok(no_pidfd == 0, "%s: each has its pidfd (%d without)", e, no_pidfd);
+	else
+		skip("no pidfd_open (Linux 5.3)", "%s: each has its pidfd", e);
 	fl_reaper_new(&r, 0);
 	for (int i = 0; i < M; i++)
 		if (!reports[i].error)
@@ -263,7 +272,7 @@ static void test_many(void)
 		bad += !WIFEXITED(status) || WEXITSTATUS(status) != 3;
 	}
 	fl_reaper_free(r);
-	ok(reaped == ret && !bad, "all %d reaped through %s, %d bad statuses", reaped,
+	ok(reaped == ret && !bad, "%s: all %d reaped through %s, %d bad statuses", e, reaped,
 	   fl_feature(FL_FEAT_IOURING_WAITID) == 1 ? "io_uring" : "epoll", bad);
 	fl_spec_free(spec);
 	check_clean("many", fds);
@@ -290,6 +299,7 @@ int main(void)
 		skip("no IORING_OP_WAITID (Linux 6.7)", "io_uring reaper");
 	}
 	test_async_failures(FL_REAPER_EPOLL, "epoll");
-	test_many();
+	test_many(FL_ENGINE_CLONE);
+	test_many(FL_ENGINE_ASYNC);
 	return done();
 }
