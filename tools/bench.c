@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <gnu/libc-version.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -81,6 +82,25 @@ struct target {
 
 static struct target targets[T_COUNT];
 
+/* --dup2: the time pipe's write end sits at dup_from, close-on-exec, and every
+ * method puts it at BENCH_FD with a dup2 step of its own (a posix_spawn file
+ * action, an engine's fl_act_dup2, a dup3 in the raw children), as a program
+ * that hands a child a pipe would.  Else -1: the pipe is at BENCH_FD already,
+ * open across exec, and no method has a step. */
+static int dup_from = -1;
+static posix_spawn_file_actions_t dup_actions;
+#define SPAWN_ACTIONS (dup_from >= 0 ? &dup_actions : NULL)
+
+/* --glibc: the glibc rows run in a helper, this program re-executed under
+ * another glibc's loader and libc, which takes requests on a pipe. */
+struct glibc_helper {
+	bool on;
+	fl_child child;
+	int req, rep;		/* our ends of its stdin and stdout */
+	char version[32];
+};
+static struct glibc_helper helper;
+
 /* ---- results -------------------------------------------------------------------- */
 
 struct cell {
@@ -103,6 +123,11 @@ struct tput {
 struct proc {
 	pid_t pid;		/* the references' child */
 	fl_child child;		/* the engines' child */
+	/* A glibc row run by the --glibc helper: it timed the call and reaped
+	 * the child itself. */
+	bool remote;
+	int status;
+	int64_t t0, t1, t2;	/* call, return, reaped */
 };
 
 struct method;
@@ -117,6 +142,7 @@ struct method {
 	start_fn start;
 	posix_spawn_fn psfn;	/* for start_posix_spawn: which posix_spawn */
 	bool search;		/* posix_spawnp: the program by name, found in PATH's last entry */
+	bool afork;		/* start_clone3: without CLONE_VFORK */
 	int engine;		/* a forkless engine, or 0 for a reference */
 	int group;		/* 0: interleaved with the others; else measured alone, after them */
 #define GROUP_LAST 3
@@ -152,8 +178,10 @@ static const struct method reference_methods[] = {
 	{ .id = "fl-spawnp", .label = "posix_spawnp via forkless (PATH of 5, last)",
 	  .start = start_posix_spawn, .psfn = fl_posix_spawnp, .search = true },
 	{ .id = "raw-vfork", .label = "raw vfork + execve", .start = start_vfork },
-#if defined(__x86_64__)	/* its child is a few lines of assembly */
+#if defined(__x86_64__)	/* their child is a few lines of assembly */
 	{ .id = "raw-clone3", .label = "raw clone3 vfork + execve", .start = start_clone3 },
+	{ .id = "raw-afork", .label = "raw clone3 afork (no VFORK) + execve", .start = start_clone3,
+	  .afork = true },
 #endif
 };
 
@@ -201,13 +229,210 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- the --glibc helper -------------------------------------------------------------- */
+
+/* A request: OP 'l' (one spawn of firstinsn), 't' (/bin/true), 'b' (the
+ * batch), 'v' (the version); SEARCH for posix_spawnp. */
+struct helper_req {
+	char op, search;
+};
+
+struct helper_rep {
+	int error;		/* positive errno of the spawn */
+	int status;
+	int64_t t0, t1, t2;	/* call, return, reaped (the batch: all started, all reaped) */
+	char version[32];
+};
+
+static bool full_io(int fd, void *buf, size_t len, bool out)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = out ? write(fd, (char *)buf + done, len - done) : read(fd, (char *)buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static bool helper_ask(char op, bool search, struct helper_rep *rep)
+{
+	struct helper_req q = { op, search };
+
+	return full_io(helper.req, &q, sizeof(q), true) && full_io(helper.rep, rep, sizeof(*rep), false);
+}
+
+#define BATCH_N 1000
+
+/* The helper's side: `forkless bench --glibc-helper PATH FILE TRUE DUP_FROM`,
+ * run under the other glibc; requests on stdin, replies on stdout. */
+static int glibc_helper_main(char **argv)
+{
+	static pid_t pids[BATCH_N];
+	char *paths[2] = { argv[0], argv[2] }, *av[2][2] = { { argv[0], NULL }, { argv[2], NULL } };
+	struct helper_req q;
+
+	dup_from = atoi(argv[3]);
+	if (dup_from >= 0 && (posix_spawn_file_actions_init(&dup_actions) != 0 ||
+			      posix_spawn_file_actions_adddup2(&dup_actions, dup_from, BENCH_FD) != 0))
+		return 1;
+	while (full_io(0, &q, sizeof(q), false)) {
+		struct helper_rep r = { 0 };
+		int t = q.op == 'l' ? 0 : 1, n = 0;
+		const char *what = q.search && t == 0 ? argv[1] : paths[t];
+		posix_spawn_fn fn = q.search ? posix_spawnp : posix_spawn;
+
+		switch (q.op) {
+		case 'v':
+			snprintf(r.version, sizeof(r.version), "%s", gnu_get_libc_version());
+			break;
+		case 'l':
+		case 't':
+			r.t0 = now_ns();
+			r.error = fn(&pids[0], what, t == 0 ? SPAWN_ACTIONS : NULL, NULL, av[t], environ);
+			r.t1 = now_ns();
+			if (!r.error)
+				while (waitpid(pids[0], &r.status, 0) < 0 && errno == EINTR)
+					;
+			r.t2 = now_ns();
+			break;
+		case 'b':
+			r.t0 = now_ns();
+			for (; n < BATCH_N && !r.error; n++)
+				r.error = posix_spawn(&pids[n], paths[1], NULL, NULL, av[1], environ);
+			r.t1 = now_ns();
+			for (int i = 0; i < n - (r.error != 0); i++)
+				waitpid(pids[i], NULL, 0);
+			r.t2 = now_ns();
+			break;
+		default:
+			return 1;
+		}
+		if (!full_io(1, &r, sizeof(r), true))
+			return 1;
+	}
+	return 0;
+}
+
+/* Starts the helper: DIR's loader runs this program with DIR's libraries
+ * first, through the public API. */
+static bool glibc_helper_start(const char *dir, char *why, size_t len)
+{
+	static const char *const loaders[] = { "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1" };
+	char loader[PATH_MAX], self[PATH_MAX], dupstr[16];
+	int req[2] = { -1, -1 }, rep[2] = { -1, -1 }, ret = -ENOENT;
+	fl_spec *spec = NULL;
+	fl_actions *acts;
+	fl_report report;
+	struct helper_rep r;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0) {
+		snprintf(why, len, "/proc/self/exe: %s", strerror(errno));
+		return false;
+	}
+	self[n] = 0;
+	for (size_t i = 0; i < sizeof(loaders) / sizeof(loaders[0]) && ret == -ENOENT; i++) {
+		snprintf(loader, sizeof(loader), "%s/%s", dir, loaders[i]);
+		ret = access(loader, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	if (ret < 0) {
+		snprintf(why, len, "%s has no ld-linux-x86-64.so.2 or ld-linux-aarch64.so.1", dir);
+		return false;
+	}
+	snprintf(dupstr, sizeof(dupstr), "%d", dup_from);
+	if (pipe2(req, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	char *argv[] = { loader, (char *)"--library-path", (char *)dir, self, (char *)"bench", (char *)"--glibc-helper",
+			 targets[T_FIRSTINSN].path, targets[T_FIRSTINSN].file, targets[T_TRUE].path, dupstr, NULL };
+
+	acts = NULL;
+	if ((ret = fl_spec_new(&spec)) < 0 || (ret = fl_spec_set_path(spec, loader)) < 0 ||
+	    (ret = fl_spec_set_argv(spec, argv)) < 0)
+		goto fail;
+	acts = fl_spec_actions(spec);
+	if ((ret = fl_act_dup2(acts, req[0], 0, 0)) < 0 || (ret = fl_act_dup2(acts, rep[1], 1, 0)) < 0 ||
+	    (dup_from >= 0 && (ret = fl_act_dup2(acts, dup_from, dup_from, 0)) < 0))
+		goto fail;
+	if ((ret = fl_spawn(spec, NULL, &helper.child, &report)) < 0) {
+		fl_report_format(spec, NULL, &report, why, len);
+		fl_spec_free(spec);
+		spec = NULL;
+		ret = 0;
+		goto fail;
+	}
+	fl_spec_free(spec);
+	close(req[0]);
+	close(rep[1]);
+	helper.req = req[1];
+	helper.rep = rep[0];
+	helper.on = true;
+	if (!helper_ask('v', false, &r)) {
+		snprintf(why, len, "%s did not answer (not a glibc build for this machine?)", loader);
+		return false;
+	}
+	snprintf(helper.version, sizeof(helper.version), "%s", r.version);
+	return true;
+fail:
+	if (ret < 0)
+		snprintf(why, len, "starting the helper under %s: %s", loader, strerror(-ret));
+	fl_spec_free(spec);
+	for (int i = 0; i < 2; i++) {
+		if (req[i] >= 0)
+			close(req[i]);
+		if (rep[i] >= 0)
+			close(rep[i]);
+	}
+	return false;
+}
+
+static void glibc_helper_stop(void)
+{
+	if (!helper.on)
+		return;
+	close(helper.req);	/* EOF: the helper ends */
+	close(helper.rep);
+	fl_child_wait(&helper.child, NULL);
+	helper.on = false;
+}
+
+/* ---- starting a child ------------------------------------------------------------------ */
+
+/* Whether M is a glibc row (timed by the helper under --glibc). */
+static bool is_glibc(const struct method *m)
+{
+	return m->psfn == posix_spawn || m->psfn == posix_spawnp;
+}
+
 /* glibc's posix_spawn or posix_spawnp (or the compat layer's): the timed
  * call is the whole of it, which returns once the child has exec'd. */
 static int start_posix_spawn(struct method *m, int t, struct proc *p, char *why, size_t len)
 {
 	const struct target *tg = &targets[t];
-	int err = m->psfn(&p->pid, m->search ? tg->file : tg->path, NULL, NULL, tg->argv, environ);
+	int err;
 
+	if (helper.on && is_glibc(m)) {
+		struct helper_rep r;
+
+		if (!helper_ask(t == T_FIRSTINSN ? 'l' : 't', m->search, &r)) {
+			snprintf(why, len, "the --glibc helper is gone");
+			return -EPIPE;
+		}
+		p->remote = true;
+		p->status = r.status;
+		p->t0 = r.t0;
+		p->t1 = r.t1;
+		p->t2 = r.t2;
+		err = r.error;
+	} else {
+		err = m->psfn(&p->pid, m->search ? tg->file : tg->path, t == T_FIRSTINSN ? SPAWN_ACTIONS : NULL, NULL,
+			      tg->argv, environ);
+	}
 	if (err)
 		snprintf(why, len, "%s: %s", m->label, strerror(err));
 	return -err;
@@ -222,6 +447,8 @@ static int start_vfork(struct method *m, int t, struct proc *p, char *why, size_
 	(void)m;
 	pid = vfork();
 	if (pid == 0) {
+		if (dup_from >= 0 && dup2(dup_from, BENCH_FD) < 0)
+			_exit(127);
 		execve(tg->path, tg->argv, environ);
 		_exit(127);
 	}
@@ -237,21 +464,25 @@ static int start_vfork(struct method *m, int t, struct proc *p, char *why, size_
 
 #if defined(__x86_64__)
 /*
- * The floor the clone engine is judged against (ANCHORS.md): clone3 with
- * CLONE_VM | CLONE_VFORK and nothing else, on a stack made once, the child
- * going straight to execve.  The child runs inside this one asm statement and
- * never leaves it (execve, or exit(127)), touching neither stack nor memory,
- * so no C code runs in it; the kernel keeps every register but rax, rcx and
- * r11 across syscall, which is how path, argv and envp reach the child.
+ * The floors the clone and async engines are judged against (ANCHORS.md):
+ * clone3 with CLONE_VM | CLONE_VFORK (the clone engine's), or CLONE_VM alone
+ * (afork, the async engine's), and nothing else, on a stack made once, the
+ * child going straight to execve (after a dup2 of the time pipe with
+ * --dup2, the step the engines then run too).  The child runs inside this one
+ * asm statement and never leaves it (execve, or exit(127)), touching neither
+ * stack nor memory, so no C code runs in it; the kernel keeps every register
+ * but rax, rcx and r11 across syscall, which is how path, argv, envp and the
+ * fd reach the child.
  */
 static char clone3_stack[16384] __attribute__((aligned(16)));
 
-static long raw_clone3_exec(const char *path, char *const argv[], char *const envp[])
+static long raw_clone3_exec(uint64_t flags, int from_fd, const char *path, char *const argv[],
+			    char *const envp[])
 {
 	struct {
 		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 	} ca = {
-		.flags = CLONE_VM | CLONE_VFORK,
+		.flags = flags,
 		.exit_signal = SIGCHLD,
 		.stack = (uintptr_t)clone3_stack,
 		.stack_size = sizeof(clone3_stack),
@@ -259,13 +490,22 @@ static long raw_clone3_exec(const char *path, char *const argv[], char *const en
 	register const char *r8 __asm__("r8") = path;
 	register char *const *r9 __asm__("r9") = argv;
 	register char *const *r10 __asm__("r10") = envp;
+	register long r12 __asm__("r12") = from_fd;
 	long ret;
 
 	__asm__ volatile(
 		"syscall\n\t"			/* clone3(&ca, sizeof(ca)) */
 		"test %%rax, %%rax\n\t"
 		"jnz 1f\n\t"
-		"mov %%r8, %%rdi\n\t"		/* the child: execve(path, argv, envp) */
+		"test %%r12, %%r12\n\t"	/* the child: dup3(from_fd, 3, 0) if >= 0 */
+		"js 2f\n\t"
+		"mov %%r12, %%rdi\n\t"
+		"mov $" STR(BENCH_FD) ", %%esi\n\t"
+		"xor %%edx, %%edx\n\t"
+		"mov $292, %%eax\n\t"
+		"syscall\n"
+		"2:\n\t"
+		"mov %%r8, %%rdi\n\t"		/* execve(path, argv, envp) */
 		"mov %%r9, %%rsi\n\t"
 		"mov %%r10, %%rdx\n\t"
 		"mov $59, %%eax\n\t"
@@ -275,7 +515,7 @@ static long raw_clone3_exec(const char *path, char *const argv[], char *const en
 		"syscall\n\t"
 		"1:\n\t"
 		: "=a"(ret)
-		: "0"(435L), "D"(&ca), "S"(sizeof(ca)), "r"(r8), "r"(r9), "r"(r10)
+		: "0"(435L), "D"(&ca), "S"(sizeof(ca)), "r"(r8), "r"(r9), "r"(r10), "r"(r12)
 		: "rcx", "r11", "memory");
 	return ret;
 }
@@ -283,9 +523,9 @@ static long raw_clone3_exec(const char *path, char *const argv[], char *const en
 static int start_clone3(struct method *m, int t, struct proc *p, char *why, size_t len)
 {
 	const struct target *tg = &targets[t];
-	long pid = raw_clone3_exec(tg->path, tg->argv, environ);
+	long pid = raw_clone3_exec(m->afork ? CLONE_VM : CLONE_VM | CLONE_VFORK, dup_from, tg->path, tg->argv,
+				   environ);
 
-	(void)m;
 	if (pid < 0) {
 		snprintf(why, len, "clone3: %s", strerror((int)-pid));
 		return (int)pid;
@@ -312,6 +552,8 @@ static int finish(struct method *m, int t, struct proc *p, char *why, size_t len
 {
 	int status = 0, ret;
 
+	if (p->remote)
+		return p->status;
 	if (m->engine) {
 		fl_report rep;
 
@@ -365,6 +607,10 @@ static int measure(struct bench *b, struct method *m, int64_t *lat, int64_t *blk
 											   : WEXITSTATUS(status),
 			 BENCH_FD);
 		return -EPROTO;
+	}
+	if (p.remote) {
+		t0 = p.t0;
+		t1 = p.t1;
 	}
 	*lat = (int64_t)t2.tv_sec * 1000000000 + t2.tv_nsec - t0;
 	*blk = t1 - t0;
@@ -666,7 +912,7 @@ static void run_throughput(struct bench *b)
 				snprintf(m->tput.why, sizeof(m->tput.why), "%s", why);
 				continue;
 			}
-			m->tput.total_us += (now_ns() - t0) / 1000.0;
+			m->tput.total_us += ((p.remote ? p.t2 - p.t0 : now_ns() - t0)) / 1000.0;
 			m->tput.n++;
 		}
 		progress(b, false, "throughput (spawn + wait of /bin/true): round %d of %d", r + 1, b->tput_n);
@@ -675,13 +921,11 @@ static void run_throughput(struct bench *b)
 
 /* ---- batch: many children from one thread, then all reaped -------------------------- */
 
-#define BATCH_N 1000
-
 /* The time to start BATCH_N children of /bin/true from one thread, and until
  * every one is reaped: glibc's posix_spawn in a loop then waitpid each, and
  * the clone and async engines through fl_spawn_batch then an fl_reaper. */
 struct batch_row {
-	char label[64];
+	char label[96];
 	double start_ms, total_ms;
 	char why[160];
 };
@@ -693,6 +937,18 @@ static void batch_glibc(struct batch_row *row, pid_t *pids)
 	const struct target *tg = &targets[T_TRUE];
 	int64_t t0 = now_ns(), t1;
 	int n = 0, err = 0;
+
+	if (helper.on) {
+		struct helper_rep r;
+
+		if (!helper_ask('b', false, &r))
+			snprintf(row->why, sizeof(row->why), "the --glibc helper is gone");
+		else if (r.error)
+			snprintf(row->why, sizeof(row->why), "posix_spawn: %s", strerror(r.error));
+		row->start_ms = (r.t1 - r.t0) / 1e6;
+		row->total_ms = (r.t2 - r.t0) / 1e6;
+		return;
+	}
 
 	for (; n < BATCH_N && !err; n++)
 		err = posix_spawn(&pids[n], tg->path, NULL, NULL, tg->argv, environ);
@@ -751,7 +1007,8 @@ static void run_batch(struct bench *b)
 	}
 	progress(b, false, "batch: %d children from one thread", BATCH_N);
 	batch_nrows = 0;
-	snprintf(batch_rows[batch_nrows].label, sizeof(batch_rows[0].label), "glibc posix_spawn, then waitpid each");
+	snprintf(batch_rows[batch_nrows].label, sizeof(batch_rows[0].label), "glibc %s posix_spawn, then waitpid each",
+		 helper.on ? helper.version : gnu_get_libc_version());
 	batch_glibc(&batch_rows[batch_nrows++], pids);
 	for (size_t e = 0; e < sizeof(engines) / sizeof(engines[0]) && !stopping; e++) {
 		struct batch_row *row = &batch_rows[batch_nrows++];
@@ -962,6 +1219,14 @@ static bool setup_pipe(struct bench *b)
 	} else if (fcntl(BENCH_FD, F_SETFD, 0) < 0) {
 		return false;
 	}
+	if (dup_from >= 0) {
+		/* --dup2: the write end away from BENCH_FD, close-on-exec;
+		 * every method's own dup2 puts it there in the child. */
+		dup_from = fcntl(BENCH_FD, F_DUPFD_CLOEXEC, 10);
+		if (dup_from < 0 || close(BENCH_FD) < 0 || posix_spawn_file_actions_init(&dup_actions) != 0 ||
+		    posix_spawn_file_actions_adddup2(&dup_actions, dup_from, BENCH_FD) != 0)
+			return false;
+	}
 	b->pipe_r = r;
 	/* Read only after the child has exited: never block on a child that
 	 * wrote nothing. */
@@ -984,6 +1249,8 @@ static bool setup_specs(struct bench *b)
 				ret = fl_spec_set_argv(m->spec[t], targets[t].argv);
 			if (ret == 0)
 				ret = fl_spec_set_engine(m->spec[t], m->engine);
+			if (ret == 0 && t == T_FIRSTINSN && dup_from >= 0)
+				ret = fl_act_dup2(fl_spec_actions(m->spec[t]), dup_from, BENCH_FD, 0) < 0 ? -ENOMEM : 0;
 			if (ret < 0) {
 				cli_error("bench: template for %s: %s", m->id, strerror(-ret));
 				return false;
@@ -1048,11 +1315,12 @@ static const struct cell *cell_of(struct bench *b, const char *method, const cha
 	return &m->cell[s];
 }
 
-/* A ratio the issues judge, or one printed for information (TARGET 0). */
+/* A ratio with a target (issue 10's), or one printed for information (TARGET 0). */
 struct ratio {
 	char name[96];
 	double value, target;
 	int issue;
+	bool pair;		/* one of pairs[], which the text prints as a table */
 };
 
 static int add_ratio(struct ratio *r, int n, int issue, double target, double value, const char *fmt, ...)
@@ -1070,16 +1338,20 @@ static int add_ratio(struct ratio *r, int n, int issue, double target, double va
 	r[n].value = value;
 	r[n].target = target;
 	r[n].issue = issue;
+	r[n].pair = false;
 	return n + 1;
 }
 
-/* Latency (or blocked, if BLOCKED) median of A over B, base state. */
-static double med_ratio(struct bench *b, const char *x, const char *y, const char *sx, const char *sy, bool blocked)
+/* Latency (or blocked, if BLOCKED) median (or minimum, if MIN) of A over B. */
+static double ratio_of(struct bench *b, const char *x, const char *y, const char *sx, const char *sy, bool blocked,
+		       bool min)
 {
 	const struct cell *a = cell_of(b, x, sx), *c = cell_of(b, y, sy);
 
 	if (!a || !c)
 		return NAN;
+	if (min)
+		return blocked ? a->blk_min / c->blk_min : a->lat_min / c->lat_min;
 	return blocked ? a->blk_med / c->blk_med : a->lat_med / c->lat_med;
 }
 
@@ -1090,51 +1362,90 @@ static double search_cost(struct bench *b, const char *spawnp, const char *spawn
 	return p && s ? p->lat_med - s->lat_med : NAN;
 }
 
-/* The ratios of medians the issues judge (TARGET) or that inform (0), in the
- * base state; those whose methods did not run are left out. */
-static const struct {
-	int issue;
-	double target;
+/*
+ * Each engine over the raw method it is built on, measured in the same run:
+ * what forkless itself adds.  The targets are issue 10's (the clone engine
+ * within 3 % of a raw clone3 vfork; the async engine's blocked time within
+ * 15 % of a raw afork's, its latency within 5 %), at the minimum and the
+ * median both; the other pairs inform.
+ */
+static const struct pair {
 	const char *x, *y;
-	bool blocked;		/* of the blocked times, not of the latencies */
-	const char *name;
-} base_ratios[] = {
-	{ 2, 0.60, "clone", "glibc-spawn", false, "clone latency / glibc posix_spawn latency" },
-	{ 2, 1.05, "clone", "raw-clone3", false, "clone latency / raw clone3 vfork latency" },
-	{ 0, 0, "clone", "raw-vfork", false, "clone latency / raw vfork latency" },
-	{ 3, 0.60, "fl-spawn", "glibc-spawn", false, "posix_spawn via forkless latency / glibc's" },
-	{ 4, 0.20, "async", "clone", true, "async blocked / clone blocked" },
-	{ 4, 0.06, "async", "glibc-spawn", true, "async blocked / glibc posix_spawn blocked" },
-	{ 4, 1.10, "async", "clone", false, "async latency / clone latency" },
-	{ 4, 1.30, "zygote", "clone", false, "zygote latency / clone latency" },
-	{ 0, 0, "pool", "clone", false, "pool latency / clone latency" },
+	double lat_target, blk_target;
+} pairs[] = {
+	{ "clone", "raw-clone3", 1.03, 1.03 },
+	{ "async", "raw-afork", 1.05, 1.15 },
+	{ "fl-spawn", "raw-clone3", 0, 0 },	/* posix_spawn via forkless: the clone engine */
+	{ "fl-spawn", "clone", 0, 0 },
+	{ "glibc-spawn", "raw-clone3", 0, 0 },
+	{ "vfork", "raw-vfork", 0, 0 },
+	{ "posix", "glibc-spawn", 0, 0 },
+	{ "pool", "clone", 0, 0 },
+	{ "zygote", "clone", 0, 0 },
 };
 
 static int ratios(struct bench *b, struct ratio *r)
 {
+	static const char *const what[4] = { "latency min", "latency median", "blocked min", "blocked median" };
 	int n = 0;
 
-	for (size_t i = 0; i < sizeof(base_ratios) / sizeof(base_ratios[0]); i++)
-		n = add_ratio(r, n, base_ratios[i].issue, base_ratios[i].target,
-			      med_ratio(b, base_ratios[i].x, base_ratios[i].y, "base", "base", base_ratios[i].blocked),
-			      "%s", base_ratios[i].name);
-	/* What posix_spawnp's PATH search costs (issue 3: forkless's must be
-	 * less than glibc's): a difference of medians, in µs. */
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		for (int k = 0; k < 4; k++) {
+			double target = k < 2 ? pairs[i].lat_target : pairs[i].blk_target;
+
+			int before = n;
+
+			n = add_ratio(r, n, target > 0 ? 10 : 0, target,
+				      ratio_of(b, pairs[i].x, pairs[i].y, "base", "base", k >= 2, k % 2 == 0),
+				      "%s / %s: %s", pairs[i].x, pairs[i].y, what[k]);
+			if (n > before)
+				r[before].pair = true;
+		}
+	/* What posix_spawnp's PATH search costs: a difference of medians, in µs. */
 	n = add_ratio(r, n, 0, 0, search_cost(b, "glibc-spawnp", "glibc-spawn"),
 		      "glibc posix_spawnp search cost, µs (spawnp - spawn)");
 	n = add_ratio(r, n, 0, 0, search_cost(b, "fl-spawnp", "fl-spawn"),
 		      "forkless posix_spawnp search cost, µs (spawnp - spawn)");
 	for (int i = 0, t = state_index(b, "touched"); t >= 0 && i < b->nm; i++) {
 		struct method *m = &b->m[i];
-		/* The issue's target is for 1 GiB; another size is for information. */
-		bool judged = m->engine && m->engine != FL_ENGINE_FORK && b->memory_mib == 1024;
 
 		if (m->on)
-			n = add_ratio(r, n, judged ? 2 : 0, judged ? 1.10 : 0,
-				      med_ratio(b, m->id, m->id, "touched", "base", false),
-				      "%s latency: %s / base", m->id, b->states[t].label);
+			n = add_ratio(r, n, 0, 0, ratio_of(b, m->id, m->id, "touched", "base", false, false),
+				      "%s latency median: %s / base", m->id, b->states[t].label);
 	}
 	return n;
+}
+
+/* The pairs as a table: both ratios of latency and of blocked time. */
+static void print_pairs(struct bench *b)
+{
+	bool header = false;
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		const struct pair *pr = &pairs[i];
+		char label[64];
+		double v[4];
+		bool any = false, met = true;
+
+		for (int k = 0; k < 4; k++) {
+			v[k] = ratio_of(b, pr->x, pr->y, "base", "base", k >= 2, k % 2 == 0);
+			any |= isfinite(v[k]);
+			if (isfinite(v[k]))
+				met &= v[k] <= (k < 2 ? pr->lat_target : pr->blk_target);
+		}
+		if (!any)
+			continue;
+		if (!header) {
+			printf("\neach engine over the method it is built on, same run, base state (min / median):\n");
+			printf("%-30s | %-15s | %-15s | %s\n", "", "latency", "blocked", "issue 10 target");
+			header = true;
+		}
+		snprintf(label, sizeof(label), "%s / %s", pr->x, pr->y);
+		printf("%-30s | %6.3f / %6.3f | %6.3f / %6.3f", label, v[0], v[1], v[2], v[3]);
+		if (pr->lat_target > 0)
+			printf(" | <= %.2f / %.2f: %s", pr->lat_target, pr->blk_target, met ? "met" : "MISSED");
+		printf("\n");
+	}
 }
 
 static void print_us(double v)
@@ -1237,15 +1548,13 @@ static void print_text(struct bench *b)
 				       batch_rows[i].start_ms, batch_rows[i].total_ms,
 				       batch_rows[i].total_ms * 1000 / BATCH_N);
 	}
-	if (nr) {
-		printf("\nratios of medians in this run (base state unless named; µs where named):\n");
-		for (int i = 0; i < nr; i++) {
-			printf("  %-56s %7.2f", r[i].name, r[i].value);
-			if (r[i].target > 0)
-				printf("   issue %d target <= %.2f: %s", r[i].issue, r[i].target,
-				       r[i].value <= r[i].target ? "met" : "MISSED");
-			printf("\n");
-		}
+	print_pairs(b);
+	for (int i = 0, header = 0; i < nr; i++) {
+		if (r[i].pair)
+			continue;
+		if (!header++)
+			printf("\nmore from this run (medians; µs where named):\n");
+		printf("  %-56s %7.2f\n", r[i].name, r[i].value);
 	}
 }
 
@@ -1480,15 +1789,17 @@ void usage_bench(FILE *out)
 		"spawn call to the first instruction of a tiny static child (firstinsn), and\n"
 		"the time the calling thread is blocked; minimum and median.  Every forkless\n"
 		"engine beside glibc posix_spawn, posix_spawnp (found in the 5th PATH entry),\n"
-		"a raw vfork+execve and a raw clone3 vfork, interleaved in one run, with the\n"
-		"parent as it is, with 1 GiB mapped and with 1 GiB touched.  Then spawn + wait\n"
-		"of /bin/true (throughput), and the ratios the issues judge.\n"
+		"a raw vfork+execve, a raw clone3 vfork and a raw clone3 afork (no VFORK),\n"
+		"interleaved in one run, with the parent as it is, with 1 GiB mapped and with\n"
+		"1 GiB touched.  Then spawn + wait of /bin/true (throughput), a batch of 1000,\n"
+		"and each engine over the raw method it is built on.\n"
 		"\n"
 		"  --iterations N      samples per method and state (default 2000; fork with\n"
 		"                      much memory gets fewer, kept to a time budget)\n"
 		"  --quick             a short run (100 iterations, 30 for throughput)\n"
-		"  --methods A,B,...   only these (ids: glibc-spawn, glibc-spawnp, raw-vfork,\n"
-		"                      raw-clone3, and the engine names)\n"
+		"  --methods A,B,...   only these (ids: glibc-spawn, glibc-spawnp, fl-spawn,\n"
+		"                      fl-spawnp, raw-vfork, raw-clone3, raw-afork, and the\n"
+		"                      engine names)\n"
 		"  --states S,...      only these of base, mapped, touched\n"
 		"  --memory MIB        the memory of the mapped and touched states (default 1024)\n"
 		"  --throughput        only the throughput test (N from --iterations, default 300)\n"
@@ -1498,15 +1809,22 @@ void usage_bench(FILE *out)
 		"                      and FILE.gp are kept, to redraw it)\n"
 		"  --child PATH        the timed child (default: firstinsn beside this program)\n"
 		"  --json              print the results as JSON\n"
+		"  --dup2              every method puts the time pipe at fd %d with a dup2 step of\n"
+		"                      its own (the engines: an fl_act_dup2 in the template)\n"
+		"  --glibc DIR         run the glibc rows under another glibc: DIR holds its\n"
+		"                      ld-linux-x86-64.so.2 (or ld-linux-aarch64.so.1) and its\n"
+		"                      libc.so.6 (and libm.so.6); this program runs again as a\n"
+		"                      helper under that loader with --library-path DIR\n"
 		"\n"
 		"The child writes its time to fd %d, which stays open across the spawn.  Figures\n"
 		"from one run only compare with each other: the machines are shared and noisy.\n",
-		BENCH_FD);
+		BENCH_FD, BENCH_FD);
 }
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_ITER = 256, OPT_QUICK, OPT_METHODS, OPT_STATES, OPT_MEMORY, OPT_TPUT, OPT_NOTPUT, OPT_PLOT, OPT_CHILD, OPT_JSON };
+	enum { OPT_ITER = 256, OPT_QUICK, OPT_METHODS, OPT_STATES, OPT_MEMORY, OPT_TPUT, OPT_NOTPUT, OPT_PLOT, OPT_CHILD, OPT_JSON,
+	       OPT_DUP2, OPT_GLIBC };
 	static const struct option opts[] = {
 		{ "iterations", required_argument, NULL, OPT_ITER },
 		{ "quick", no_argument, NULL, OPT_QUICK },
@@ -1518,17 +1836,22 @@ int cmd_bench(int argc, char **argv)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "child", required_argument, NULL, OPT_CHILD },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "dup2", no_argument, NULL, OPT_DUP2 },
+		{ "glibc", required_argument, NULL, OPT_GLIBC },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	static struct bench bench;
 	struct bench *b = &bench;
-	const char *methods = NULL, *states = "base,mapped,touched", *child = NULL;
+	const char *methods = NULL, *states = "base,mapped,touched", *child = NULL, *glibc_dir = NULL;
 	char child_path[PATH_MAX], machine[512];
 	long iterations = -1, n;
 	bool tput_only = false, no_tput = false;
 	int c, status = 0;
 
+	/* The --glibc helper, started by a bench under another glibc. */
+	if (argc == 6 && !strcmp(argv[1], "--glibc-helper"))
+		return glibc_helper_main(argv + 2);
 	b->memory_mib = 1024;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -1569,6 +1892,12 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			b->json = true;
+			break;
+		case OPT_DUP2:
+			dup_from = BENCH_FD;	/* moved by setup_pipe */
+			break;
+		case OPT_GLIBC:
+			glibc_dir = optarg;
 			break;
 		case 'h':
 			usage_bench(stdout);
@@ -1662,6 +1991,23 @@ int cmd_bench(int argc, char **argv)
 		restore_path(b);
 		return 1;
 	}
+	if (glibc_dir) {
+		char why[PATH_MAX + 200];
+
+		if (!glibc_helper_start(glibc_dir, why, sizeof(why))) {
+			cli_error("bench: --glibc %s: %s", glibc_dir, why);
+			glibc_helper_stop();
+			restore_path(b);
+			return 1;
+		}
+	}
+	/* The glibc rows name the glibc they run on. */
+	for (int i = 0; i < b->nm; i++)
+		if (is_glibc(&b->m[i])) {
+			snprintf(b->m[i].label_buf, sizeof(b->m[i].label_buf), "glibc %s%s",
+				 helper.on ? helper.version : gnu_get_libc_version(), b->m[i].label + strlen("glibc"));
+			b->m[i].label = b->m[i].label_buf;
+		}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGALRM, on_watchdog);
@@ -1676,6 +2022,11 @@ int cmd_bench(int argc, char **argv)
 			       "in a shuffled order each round; fork, pool and zygote each alone after them (each leaves\n"
 			       "work behind that would tax the next spawn)%s; parent memory with 4 KiB pages.\n",
 			       child_path, b->iterations, b->iterations >= 400 ? "; states in 4 passes that take turns" : "");
+		if (helper.on)
+			printf("glibc rows: glibc %s from %s (its loader and libc, in a helper process); this program's own: %s.\n",
+			       helper.version, glibc_dir, gnu_get_libc_version());
+		if (dup_from >= 0)
+			printf("--dup2: every method puts the time pipe at fd %d with a dup2 step of its own.\n", BENCH_FD);
 		printf("command: forkless");
 		for (int i = 0; i < argc; i++)
 			printf(" %s", argv[i]);
@@ -1693,6 +2044,7 @@ int cmd_bench(int argc, char **argv)
 		run_states(b, b->sweep, b->nsweep, b->plot_iterations, true);
 	alarm(0);
 	progress_done(b);
+	glibc_helper_stop();
 	restore_path(b);
 	b->total_s = (now_ns() - b->started) / 1e9;
 	if (stopping) {
