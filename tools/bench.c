@@ -88,8 +88,10 @@ static struct target targets[T_COUNT];
  * that hands a child a pipe would.  Else -1: the pipe is at BENCH_FD already,
  * open across exec, and no method has a step. */
 static int dup_from = -1;
-static posix_spawn_file_actions_t dup_actions;
+static posix_spawn_file_actions_t dup_actions;		/* glibc's, made by glibc */
+static posix_spawn_file_actions_t fl_dup_actions;	/* forkless's posix_spawn's, made by it */
 #define SPAWN_ACTIONS (dup_from >= 0 ? &dup_actions : NULL)
+#define FL_SPAWN_ACTIONS (dup_from >= 0 ? &fl_dup_actions : NULL)
 
 /* --glibc: the glibc rows run in a helper, this program re-executed under
  * another glibc's loader and libc, which takes requests on a pipe. */
@@ -430,8 +432,9 @@ static int start_posix_spawn(struct method *m, int t, struct proc *p, char *why,
 		p->t2 = r.t2;
 		err = r.error;
 	} else {
-		err = m->psfn(&p->pid, m->search ? tg->file : tg->path, t == T_FIRSTINSN ? SPAWN_ACTIONS : NULL, NULL,
-			      tg->argv, environ);
+		err = m->psfn(&p->pid, m->search ? tg->file : tg->path,
+			      t != T_FIRSTINSN ? NULL : is_glibc(m) ? SPAWN_ACTIONS : FL_SPAWN_ACTIONS, NULL, tg->argv,
+			      environ);
 	}
 	if (err)
 		snprintf(why, len, "%s: %s", m->label, strerror(err));
@@ -1224,7 +1227,9 @@ static bool setup_pipe(struct bench *b)
 		 * every method's own dup2 puts it there in the child. */
 		dup_from = fcntl(BENCH_FD, F_DUPFD_CLOEXEC, 10);
 		if (dup_from < 0 || close(BENCH_FD) < 0 || posix_spawn_file_actions_init(&dup_actions) != 0 ||
-		    posix_spawn_file_actions_adddup2(&dup_actions, dup_from, BENCH_FD) != 0)
+		    posix_spawn_file_actions_adddup2(&dup_actions, dup_from, BENCH_FD) != 0 ||
+		    fl_posix_spawn_file_actions_init(&fl_dup_actions) != 0 ||
+		    fl_posix_spawn_file_actions_adddup2(&fl_dup_actions, dup_from, BENCH_FD) != 0)
 			return false;
 	}
 	b->pipe_r = r;
