@@ -83,10 +83,12 @@ void fl_signals_block(struct fl_job *job, struct fl_saved *saved)
  * need the block: tcsetpgrp (a background group takes the terminal only with
  * SIGTTOU blocked), a mask or dispositions for exec that differ from the
  * caller's (a signal the new mask blocks must stay pending for the program),
- * and the parent-death signal (sent to itself, it must wait for exec).
+ * and the parent-death signal (sent to itself, it must wait for exec).  Not
+ * compat.c's SIGIGNORE of glibc's internal signals 32 and 33: nothing sends
+ * those to a process but glibc itself, to threads of the caller by tid.
  */
 #define SIGNAL_SENSITIVE ((1u << FL_OP_TCSETPGRP) | (1u << FL_OP_SIGMASK) | (1u << FL_OP_SIGDEFAULT) | \
-			  (1u << FL_OP_SIGIGNORE) | (1u << FL_OP_PDEATHSIG))
+			  (1u << FL_OP_PDEATHSIG))
 static bool mask_keepable(const struct fl_job *job)
 {
 	uint32_t ops = job->acts[0]->ops | (job->acts[1] ? job->acts[1]->ops : 0);
