@@ -351,12 +351,14 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 {
 	fl_spawn_args args = { argv, envp, g ? g->list : NULL };
 	char first[PATH_MAX];
-	fl_spec *spec;
+	/* The template lives on this stack: the call returns only once the
+	 * child has exec'd or failed, so no child reads it after (an allocated
+	 * one cost a calloc and a free per call). */
+	struct fl_spec spec_mem = { .exec_fd = -1 }, *spec = &spec_mem;
 	fl_child child;
-	int ret = fl_spec_new(&spec);
+	int ret;
 
-	if (ret < 0)
-		return -ret;
+	fl_actions_init(&spec->acts);
 	spec->engine = engine;
 	if (how & FL_COMPAT_SHELL)
 		spec->flags = FL_SPEC_ENOEXEC_SH | FL_SPEC_SH_AS_GIVEN;
@@ -381,8 +383,8 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 		}
 		fl_child_release(&child);
 	}
-	spec->path = spec->file = spec->search = NULL;	/* the caller's: see set_program */
-	fl_spec_free(spec);
+	fl_inflight_quiesce(spec);
+	fl_actions_clear(&spec->acts);
 	return -ret;
 }
 
