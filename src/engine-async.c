@@ -45,18 +45,8 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) && !late_pidfd;
 	long pid;
 
-	/* Settle what finished since the last spawn: failed children are
-	 * reaped here even if their handles are never asked. */
-	fl_inflight_lock();
-	fl_inflight_scan_locked();
-	fl_inflight_unlock();
-
-	blk = fl_block_get();
-	rec = fl_arec_get();
-	if (!blk || !rec) {
-		give_back(blk, rec);
-		return -ENOMEM;
-	}
+	if ((ret = fl_inflight_begin(&blk, &rec)) < 0)
+		return ret;
 	ret = fl_block_load(blk, job);
 	if (ret < 0) {
 		give_back(blk, rec);

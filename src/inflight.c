@@ -146,19 +146,22 @@ static struct fl_block *map_block(void)
 	return (struct fl_block *)(base + FL_STACK_GUARD + FL_BLOCK_STACK);
 }
 
-struct fl_block *fl_block_get(void)
+/* A free block off its list, or NULL.  Called with the lock held. */
+static struct fl_block *block_pop_locked(void)
 {
-	struct fl_block *blk;
+	struct fl_block *blk = free_blocks;
 
-	pthread_once(&atfork_once, register_atfork);
-	lock();
 	__atomic_store_n(&used, true, __ATOMIC_RELEASE);
-	blk = free_blocks;
 	if (blk) {
 		free_blocks = blk->next;
 		nfree--;
 	}
-	fl_inflight_unlock();
+	return blk;
+}
+
+/* BLK (or a new block, if NULL) made ready for a child; NULL if none can be mapped. */
+static struct fl_block *block_ready(struct fl_block *blk)
+{
 	if (!blk)
 		blk = map_block();
 	if (blk) {
@@ -168,6 +171,17 @@ struct fl_block *fl_block_get(void)
 		blk->owner = NULL;
 	}
 	return blk;
+}
+
+struct fl_block *fl_block_get(void)
+{
+	struct fl_block *blk;
+
+	pthread_once(&atfork_once, register_atfork);
+	lock();
+	blk = block_pop_locked();
+	fl_inflight_unlock();
+	return block_ready(blk);
 }
 
 void fl_block_put_locked(struct fl_block *blk)
@@ -290,20 +304,60 @@ int fl_block_load(struct fl_block *blk, const struct fl_job *job)
 
 /* ---- records -------------------------------------------------------------- */
 
-struct fl_arec *fl_arec_get(void)
+/* A free record off its list, or NULL.  Called with the lock held. */
+static struct fl_arec *arec_pop_locked(void)
 {
-	struct fl_arec *rec;
+	struct fl_arec *rec = free_recs;
 
-	lock();
-	rec = free_recs;
 	if (rec)
 		free_recs = rec->next;
-	fl_inflight_unlock();
+	return rec;
+}
+
+/* REC (or a new record, if NULL) cleared; NULL if none can be allocated. */
+static struct fl_arec *arec_ready(struct fl_arec *rec)
+{
 	if (!rec)
 		rec = malloc(sizeof(*rec));
 	if (rec)
 		memset(rec, 0, sizeof(*rec));
 	return rec;
+}
+
+struct fl_arec *fl_arec_get(void)
+{
+	struct fl_arec *rec;
+
+	lock();
+	rec = arec_pop_locked();
+	fl_inflight_unlock();
+	return arec_ready(rec);
+}
+
+int fl_inflight_begin(struct fl_block **blk, struct fl_arec **rec)
+{
+	struct fl_block *b;
+	struct fl_arec *r;
+
+	fl_inflight_lock();
+	fl_inflight_scan_locked();
+	b = block_pop_locked();
+	r = arec_pop_locked();
+	fl_inflight_unlock();
+	b = block_ready(b);
+	r = arec_ready(r);
+	if (!b || !r) {
+		lock();
+		if (b)
+			fl_block_put_locked(b);
+		if (r)
+			fl_arec_put_locked(r);
+		fl_inflight_unlock();
+		return -ENOMEM;
+	}
+	*blk = b;
+	*rec = r;
+	return 0;
 }
 
 void fl_arec_put_locked(struct fl_arec *rec)

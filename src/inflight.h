@@ -75,6 +75,11 @@ int fl_block_load(struct fl_block *blk, const struct fl_job *job);
 struct fl_arec *fl_arec_get(void);
 /* Gives REC back.  Called with the lock held. */
 void fl_arec_put_locked(struct fl_arec *rec);
+/* For a new child: settles what finished since the last spawn (failed
+ * children are reaped there even if their handles are never asked), then
+ * takes a block and a record; one round of the lock for the three.  0, or
+ * -ENOMEM with neither taken. */
+int fl_inflight_begin(struct fl_block **blk, struct fl_arec **rec);
 /* Puts a started child's block on the busy list and ties it to REC and the
  * handle.  Takes the lock. */
 void fl_inflight_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
