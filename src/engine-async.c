@@ -21,16 +21,6 @@
 
 /* ---- the engine ----------------------------------------------------------- */
 
-static void give_back(struct fl_block *blk, struct fl_arec *rec)
-{
-	fl_inflight_lock();
-	if (rec)
-		fl_arec_put_locked(rec);
-	if (blk)
-		fl_block_put_locked(blk);
-	fl_inflight_unlock();
-}
-
 int fl_engine_async(struct fl_job *job, fl_child *child)
 {
 	struct fl_block *blk;
@@ -49,7 +39,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 		return ret;
 	ret = fl_block_load(blk, job);
 	if (ret < 0) {
-		give_back(blk, rec);
+		fl_inflight_give_back(blk, rec);
 		return ret;
 	}
 	j = &blk->job;
@@ -58,7 +48,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 		 * end polls readable then; a failure report arrives on it too. */
 		if (pipe2(pipefd, O_CLOEXEC) < 0) {
 			ret = -errno;
-			give_back(blk, rec);
+			fl_inflight_give_back(blk, rec);
 			return ret;
 		}
 		j->report_fd = pipefd[1];
@@ -112,7 +102,7 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 			job->slot.step = j->cgroup_step;
 		if (pipefd[0] >= 0)
 			close(pipefd[0]);
-		give_back(blk, rec);
+		fl_inflight_give_back(blk, rec);
 		return (int)pid;
 	}
 	child->pid = (pid_t)pid;

@@ -334,6 +334,16 @@ struct fl_arec *fl_arec_get(void)
 	return arec_ready(rec);
 }
 
+void fl_inflight_give_back(struct fl_block *blk, struct fl_arec *rec)
+{
+	fl_inflight_lock();
+	if (rec)
+		fl_arec_put_locked(rec);
+	if (blk)
+		fl_block_put_locked(blk);
+	fl_inflight_unlock();
+}
+
 int fl_inflight_begin(struct fl_block **blk, struct fl_arec **rec)
 {
 	struct fl_block *b;
@@ -347,12 +357,7 @@ int fl_inflight_begin(struct fl_block **blk, struct fl_arec **rec)
 	b = block_ready(b);
 	r = arec_ready(r);
 	if (!b || !r) {
-		lock();
-		if (b)
-			fl_block_put_locked(b);
-		if (r)
-			fl_arec_put_locked(r);
-		fl_inflight_unlock();
+		fl_inflight_give_back(b, r);
 		return -ENOMEM;
 	}
 	*blk = b;

@@ -80,6 +80,9 @@ void fl_arec_put_locked(struct fl_arec *rec);
  * takes a block and a record; one round of the lock for the three.  0, or
  * -ENOMEM with neither taken. */
 int fl_inflight_begin(struct fl_block **blk, struct fl_arec **rec);
+/* Gives back what fl_inflight_begin took for a child that was not made
+ * (either may be NULL).  Takes the lock. */
+void fl_inflight_give_back(struct fl_block *blk, struct fl_arec *rec);
 /* Puts a started child's block on the busy list and ties it to REC and the
  * handle.  Takes the lock. */
 void fl_inflight_track(struct fl_block *blk, struct fl_arec *rec, fl_child *child);
