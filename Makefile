@@ -13,7 +13,7 @@ B        ?= build
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE -DFL_LIBDIR='"$(LIBDIR)"'
 # SAN: sanitizer flags for `make asan` / `make tsan`; never applied to the
 # child side, which runs on a stack and thread pointer the runtime does not know.
 SAN      ?=
@@ -176,6 +176,7 @@ install: all
 	ln -sf libforkless.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libforkless.so
 	$(if $(wildcard $(B)/libforkless-preload.so),install -m 755 $(B)/libforkless-preload.so $(DESTDIR)$(LIBDIR)/)
+	install -m 755 $(B)/libforkless-primed.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/forkless.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(B)/forkless $(DESTDIR)$(BINDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \

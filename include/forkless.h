@@ -42,6 +42,7 @@ enum fl_engine {
 	FL_ENGINE_ASYNC,	/* clone3(CLONE_VM) without CLONE_VFORK: the caller goes on at once */
 	FL_ENGINE_POOL,		/* children made ahead of time, woken with a job */
 	FL_ENGINE_ZYGOTE,	/* a helper process started early makes the children */
+	FL_ENGINE_PRIMED,	/* the program itself, parked before main, makes them (no exec) */
 	FL_ENGINE_COUNT
 };
 

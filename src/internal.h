@@ -156,6 +156,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child);
 int fl_engine_async(struct fl_job *job, fl_child *child);
 int fl_engine_pool(struct fl_job *job, fl_child *child);
 int fl_engine_zygote(struct fl_job *job, fl_child *child);
+int fl_engine_primed(struct fl_job *job, fl_child *child);
 /* What fl_engine_warm does for the engines that keep something ready. */
 int fl_async_warm(void);
 int fl_pool_warm(void);
