@@ -108,7 +108,8 @@ $(B)/obj $(B)/obj-primed $(B)/tests:
 # tests that failed follow its summary.
 check: all $(TESTS) $(HELPERS) other-compiler deps
 	@rm -rf $(B)/logs && mkdir -p $(B)/logs
-	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
+	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs FORKLESS_PRIMED_LIB=$(abspath $(B))/libforkless-primed.so \
+		prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
 		$(TESTS) $(TEST_SCRIPTS) || { tests/tap-log.sh --report $(B)/logs; exit 1; }
 
 # The issue-8 scenario at full size: 8 threads x 750 spawns per engine and form.

@@ -154,7 +154,7 @@ static int make_key(struct key *k, const char *path, char *const *envp)
 
 static bool same_key(const struct key *a, const struct key *b)
 {
-	return fl_primed_file_same(&a->file, &b->file) && a->env_hash == b->env_hash &&
+	return a->env_hash == b->env_hash &&
 	       a->ignored == b->ignored && !memcmp(a->ids, b->ids, sizeof(a->ids)) &&
 	       a->ngroups == b->ngroups && !memcmp(a->groups, b->groups, a->ngroups * sizeof(gid_t)) &&
 	       a->seccomp == b->seccomp && a->persona == b->persona &&
@@ -266,7 +266,8 @@ static void setup_once(void)
 	pthread_atfork(NULL, NULL, forget_after_fork);
 }
 
-/* The entry for KEY (path, environment), made if missing, with a reference
+/* The entry for KEY (path, environment; the file's identity is checked
+ * apart: a program replaced retires its image), made if missing, with a reference
  * taken; NULL if the table is full of busy entries. */
 static struct image *lookup(const char *path, char *const *envp, const struct key *key)
 {
@@ -786,6 +787,14 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 	if (!im)
 		return fall_back(job, child, path, FL_PRIMED_NO_READY);
 	pthread_mutex_lock(&im->lock);
+	if (!fl_primed_file_same(&im->key.file, &key.file)) {
+		/* The program replaced on disk: its image or refusal retires. */
+		stop_image(im);
+		free(im->files);
+		im->files = NULL;
+		im->state = NEW;
+		im->key.file = key.file;
+	}
 	for (int attempt = 0;; attempt++) {
 		if (im->state == LIVE && !files_same(im)) {
 			/* A program or library replaced on disk: a new image. */
