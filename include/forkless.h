@@ -356,6 +356,13 @@ void fl_zygote_stop(void);
 /* The zygote's pid, or -1 when none runs. */
 pid_t fl_zygote_pid(void);
 
+/* The primed engine (FL_ENGINE_PRIMED): the program exec'd once, parked
+ * before main, makes each child, which runs main without an exec; what such
+ * a child differs in is fl_primed_stop(3)'s table.  fl_primed_stop ends
+ * and reaps every image of the process not in use by a spawn at that
+ * moment, and forgets the programs it refused; the next spawns prime again. */
+void fl_primed_stop(void);
+
 /*
  * As fl_spawn, through the zygote whatever the template's engine, with FN run
  * in the child after the actions and before exec: FN(copy of DATA, LEN).  It

@@ -406,10 +406,14 @@ int fl_child_main(void *arg)
 		}
 		base += acts->n;
 	}
-	/* The zygote's user callback: in a forked child of the zygote, where
-	 * user code may run (engine-zygote.c); never set by other engines. */
-	if (job->hook && (ret = job->hook(job)) < 0)
-		fail(job, ret, FL_STEP_CALLBACK);
+	/* The zygote's user callback, or the primed image's entry into main
+	 * (which never returns): in a forked child of the zygote or the image
+	 * (zygote-server.c); never set by other engines. */
+	if (job->hook) {
+		job->mask = mask;	/* a primed child's hook sets it itself */
+		if ((ret = job->hook(job)) < 0)
+			fail(job, ret, FL_STEP_CALLBACK);
+	}
 
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&mask, NULL);
 	ret = exec_program(job);

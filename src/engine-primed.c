@@ -47,6 +47,7 @@
 #include "internal.h"
 #include "primed.h"
 #include "sys.h"
+#include "zygote.h"
 
 #ifndef FL_LIBDIR
 #define FL_LIBDIR "/usr/local/lib"
@@ -256,6 +257,8 @@ static void forget_after_fork(void)
 		clear_entry(im);
 	}
 }
+
+static pthread_once_t setup = PTHREAD_ONCE_INIT;
 
 static void setup_once(void)
 {
@@ -642,121 +645,10 @@ static bool files_same(const struct image *im)
 
 /* ---- a spawn --------------------------------------------------------------------------- */
 
-/* The interim request (argv, environment, mask; fds 0-2 and the cwd), until
- * the zygote's lands.  Returns 0 with *CHILD filled, the child's -errno
- * (job->slot filled, the child reaped), or -EPIPE if the image is gone. */
-static int request(struct image *im, struct fl_job *job, fl_child *child)
-{
-	struct { uint32_t magic, argc, envc; uint64_t mask; } q;
-	size_t len = sizeof(q);
-	char *buf, *at;
-	int fds[4] = { 0, 1, 2, -1 }, pidfd = -1, got = 0, ret;
-	struct { int32_t error, step, pid; } rep = { 0, 0, -1 };
-	struct fl_slot slot = { EIO, FL_STEP_EXEC };
-	sigset_t mask;
-
-	pthread_sigmask(SIG_SETMASK, NULL, &mask);
-	q.magic = FL_PRIMED_MAGIC;
-	memcpy(&q.mask, &mask, sizeof(q.mask));
-	for (q.argc = 0; job->argv[q.argc]; q.argc++)
-		len += strlen(job->argv[q.argc]) + 1;
-	for (q.envc = 0; job->envp[q.envc]; q.envc++)
-		len += strlen(job->envp[q.envc]) + 1;
-	if (!(buf = malloc(len)))
-		return -ENOMEM;
-	memcpy(buf, &q, sizeof(q));
-	at = buf + sizeof(q);
-	for (uint32_t i = 0; i < q.argc; i++)
-		at = stpcpy(at, job->argv[i]) + 1;
-	for (uint32_t i = 0; i < q.envc; i++)
-		at = stpcpy(at, job->envp[i]) + 1;
-	fds[3] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	{
-		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(fds))]; } cm;
-		struct iovec iov = { buf, len };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm) };
-
-		cm.h.cmsg_level = SOL_SOCKET;
-		cm.h.cmsg_type = SCM_RIGHTS;
-		cm.h.cmsg_len = CMSG_LEN(sizeof(fds));
-		memcpy(CMSG_DATA(&cm.h), fds, sizeof(fds));
-		ret = fds[3] < 0 ? -errno : sendmsg(im->sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-	}
-	if (fds[3] >= 0)
-		close(fds[3]);
-	free(buf);
-	if (ret < 0)
-		return ret == -EPIPE || ret == -ECONNRESET ? -EPIPE : ret;
-	/* Two messages, in either order: the image's (the pid and pidfd) and
-	 * the child's (its outcome before main).  The child dying first is a
-	 * failure before main. */
-	while (got != 3) {
-		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } cm;
-		char in[16];
-		struct iovec iov = { in, sizeof(in) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof(cm) };
-		struct pollfd p[2] = { { im->sock, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
-		ssize_t n;
-
-		if (poll(p, pidfd >= 0 ? 2 : 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		if (!(p[0].revents & POLLIN)) {
-			if (p[0].revents) {
-				ret = -EPIPE;
-				break;
-			}
-			/* the child ended before its report */
-			break;
-		}
-		n = recvmsg(im->sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n <= 0) {
-			ret = -EPIPE;
-			break;
-		}
-		if (n == sizeof(rep)) {
-			memcpy(&rep, in, sizeof(rep));
-			if (msg.msg_controllen && cm.h.cmsg_type == SCM_RIGHTS)
-				memcpy(&pidfd, CMSG_DATA(&cm.h), sizeof(int));
-			got |= 1;
-			if (rep.error) {
-				ret = -rep.error;
-				job->slot.step = FL_STEP_SPAWN;
-				return ret;
-			}
-		} else if (n == sizeof(slot)) {
-			memcpy(&slot, in, sizeof(slot));
-			got |= 2;
-		}
-	}
-	if (got != 3 || slot.error) {
-		if (pidfd >= 0 || rep.pid > 0)
-			fl_reap_failed(rep.pid, pidfd);
-		if (ret == -EPIPE)
-			return ret;
-		job->slot.error = slot.error;
-		job->slot.step = slot.step;
-		return -slot.error;
-	}
-	child->pid = rep.pid;
-	child->pidfd = pidfd;
-	if (job->spec->flags & FL_SPEC_NO_PIDFD) {
-		close(pidfd);
-		child->pidfd = -1;
-	}
-	return 0;
-}
-
 /* Why a spawn cannot be primed whatever the program; 0 if it can be. */
 static int refuse_job(const struct fl_job *job)
 {
 	if (job->spec->exec_fd >= 0 || !job->spec->path)
-		return FL_PRIMED_TEMPLATE;
-	/* interim: the request carries no actions yet */
-	if (job->acts[0]->n || job->acts[1])
 		return FL_PRIMED_TEMPLATE;
 	if (!wanted(job->spec->path))
 		return FL_PRIMED_UNSAFE;
@@ -770,22 +662,37 @@ static int fall_back(struct fl_job *job, fl_child *child, const char *path, int 
 	return fl_engine_clone(job, child);
 }
 
+FL_API void fl_primed_stop(void)
+{
+	pthread_once(&setup, setup_once);
+	pthread_mutex_lock(&table_lock);
+	for (int i = 0; i < FL_PRIMED_ENTRIES; i++)
+		if (table[i].state != FREE && !table[i].refs) {
+			stop_image(&table[i]);
+			clear_entry(&table[i]);
+		}
+	pthread_mutex_unlock(&table_lock);
+}
+
 int fl_engine_primed(struct fl_job *job, fl_child *child)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	const char *path = job->spec->path;
 	struct image *im;
 	struct key key;
-	int reason = refuse_job(job), ret;
+	struct zreply rep;
+	int reason = refuse_job(job), ret, pidfd = -1, cancel;
 
 	if (reason)
 		return fall_back(job, child, path, reason);
-	pthread_once(&once, setup_once);
+	pthread_once(&setup, setup_once);
 	if (make_key(&key, path, job->envp) < 0)
 		return fall_back(job, child, path, FL_PRIMED_STATIC);
 	im = lookup(path, job->envp, &key);
 	if (!im)
 		return fall_back(job, child, path, FL_PRIMED_NO_READY);
+	/* A cancellation inside the exchange would leave the protocol half
+	 * way: not here. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	pthread_mutex_lock(&im->lock);
 	if (!fl_primed_file_same(&im->key.file, &key.file)) {
 		/* The program replaced on disk: its image or refusal retires. */
@@ -821,12 +728,14 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 			reason = im->reason;
 			pthread_mutex_unlock(&im->lock);
 			release(im);
+			pthread_setcancelstate(cancel, NULL);
 			return fall_back(job, child, path, reason);
 		}
-		ret = request(im, job, child);
-		if (ret != -EPIPE || attempt)
+		ret = fl_zreq_send(job, im->sock, &rep, &pidfd);
+		if (attempt || !(ret == -EPIPE || ret == -ECONNRESET || (ret == 0 && rep.error == ZRESTART)))
 			break;
-		/* The image died (killed, or out of memory): prime it again, once. */
+		/* The image died (killed, out of memory), or cannot give this
+		 * caller's state (seccomp filters added since): a new one, once. */
 		stop_image(im);
 		free(im->files);
 		im->files = NULL;
@@ -834,7 +743,8 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 	}
 	pthread_mutex_unlock(&im->lock);
 	release(im);
-	if (ret == -EPIPE)
-		job->slot.step = FL_STEP_SPAWN;
-	return ret;
+	pthread_setcancelstate(cancel, NULL);
+	if (ret < 0)
+		return ret;
+	return fl_zreq_outcome(job, child, &rep, pidfd);
 }

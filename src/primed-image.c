@@ -36,6 +36,7 @@
 #include "internal.h"
 #include "primed.h"
 #include "sys.h"
+#include "zygote.h"
 
 #ifndef __x86_64__
 #error "the primed image renews the stack protector canary at fs:0x28 (x86_64)"
@@ -60,6 +61,7 @@ static struct {
 /* ---- the start: glibc calls us instead of main ---------------------------- */
 
 static int park_main(int argc, char **argv, char **envp);
+static int enter(struct fl_job *job);
 
 /* Takes our variables out of the environment the program sees: ours, and
  * our library at the head of LD_PRELOAD (the rest of it was the caller's). */
@@ -340,7 +342,9 @@ static int park_main(int argc, char **argv, char **envp)
 	park.stack = (char *)(((uintptr_t)&here - 256) & ~(uintptr_t)15);
 	if (report(check()) < 0)
 		_exit(0);
-	fl_primed_serve(park.channel);
+	/* The zygote's loop; the spawn that made the image set its parent-death
+	 * signal where the caller wanted one. */
+	fl_zygote_main(park.channel, getppid(), false, enter);
 }
 
 /* ---- the child: from a copy of the image to the program's main ----------- */
@@ -386,16 +390,27 @@ static size_t strings_len(char *const *v, int *n)
 static struct {
 	int argc;
 	char **argv, **envp;
-	struct fl_primed_child c;
+	uint64_t mask;
+	int report_fd;
 } entry;
+
+/* A failure before main: reported as the exec's would be, then exit 127
+ * (the caller reaps the child). */
+static __attribute__((noreturn)) void fail(int report_fd, int err)
+{
+	struct fl_slot rep = { -err, FL_STEP_EXEC };
+
+	fl_sys_write(report_fd, &rep, sizeof(rep));
+	fl_sys_exit(127);
+}
 
 /* Lays argv and the environment out in one new anonymous area and makes
  * it the process's argument and environment areas (/proc/PID/cmdline and
  * environ, ps): the strings first, then the vectors main gets. */
-static int lay_out_args(const struct fl_primed_child *c)
+static int lay_out_args(char *const *av, char *const *ev)
 {
 	int argc, envc;
-	size_t alen = strings_len(c->argv, &argc), elen = strings_len(c->envp, &envc);
+	size_t alen = strings_len(av, &argc), elen = strings_len(ev, &envc);
 	size_t strings = (alen + elen + 7) & ~(size_t)7;
 	size_t size = strings + (size_t)(argc + envc + 2) * sizeof(char *);
 	char *area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -405,15 +420,15 @@ static int lay_out_args(const struct fl_primed_child *c)
 	entry.argc = argc;
 	entry.argv = (char **)(area + strings);
 	entry.envp = entry.argv + argc + 1;
-	lay_out(area, c->argv, argc, entry.argv);
-	lay_out(area + alen, c->envp, envc, entry.envp);
+	lay_out(area, av, argc, entry.argv);
+	lay_out(area + alen, ev, envc, entry.envp);
 	/* A kernel that refuses leaves the image's: checked at the park. */
 	set_areas(area, alen, area + alen, elen);
 	return 0;
 }
 
 /* On the main stack, in the child: glibc's names for argv and the
- * environment, then main. */
+ * environment, the report (EOF: started), the spawn's mask, main. */
 static __attribute__((noreturn)) void enter_main(void *arg)
 {
 	char *slash;
@@ -423,24 +438,25 @@ static __attribute__((noreturn)) void enter_main(void *arg)
 	program_invocation_name = entry.argc ? entry.argv[0] : (char *)"";
 	slash = strrchr(program_invocation_name, '/');
 	program_invocation_short_name = slash ? slash + 1 : program_invocation_name;
-	fl_primed_started(&entry.c);
+	fl_sys_close(entry.report_fd);
+	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&entry.mask, NULL);
 	exit(park.main(entry.argc, entry.argv, entry.envp));
 }
 
 /*
- * The first thing a child runs once the state and actions are done: glibc's
+ * The child's way into main, run by child.c once the caller's state and the
+ * spawn's steps are taken (fl_job.hook; never returns).  First glibc's
  * per-thread state, which a raw clone leaves as the image's and glibc's
- * fork would have fixed.  Child-side rules until the stack switch (raw
- * syscalls: glibc's view of this thread is not right yet).
+ * fork would have fixed; raw syscalls until then:
  * - the tid in the thread descriptor (mutexes, raise, pthread_kill use it);
  * - the robust mutex list: the kernel gives a new process none;
  * - the stack protector canary, renewed so that children of one image do
  *   not share it: only the image's frames, which never return, were
  *   entered with the old one.
  * pthread_atfork handlers do not run: an exec'd program runs none either
- * (what that leaves shared is in the man page).
+ * (what that leaves shared is in forkless-primed(7)).
  */
-__attribute__((noreturn)) void fl_primed_enter(struct fl_primed_child *c)
+static int enter(struct fl_job *job)
 {
 	uint64_t canary;
 	int ret;
@@ -448,12 +464,13 @@ __attribute__((noreturn)) void fl_primed_enter(struct fl_primed_child *c)
 	*(int *)(thread_pointer() + park.tid_off) = (int)fl_sys0(__NR_gettid);
 	fl_sys2(__NR_set_robust_list, park.robust, park.robust_len);
 	if (fl_sys3(__NR_getrandom, &canary, sizeof(canary), 0) != sizeof(canary))
-		fl_primed_fail(c, -EIO);
+		fail(job->report_fd, -EIO);
 	/* glibc's rule: the low byte is zero, so a string overflow stops at it. */
 	canary &= ~(uint64_t)0xff;
 	__asm__ volatile("mov %0, %%fs:0x28" : : "r"(canary) : "memory");
-	if ((ret = lay_out_args(c)) < 0)
-		fl_primed_fail(c, ret);
-	entry.c = *c;
+	if ((ret = lay_out_args(job->argv, job->envp)) < 0)
+		fail(job->report_fd, ret);
+	entry.mask = job->mask;
+	entry.report_fd = job->report_fd;
 	call_on_stack(park.stack, enter_main, NULL);
 }

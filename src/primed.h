@@ -2,7 +2,7 @@
 /*
  * The primed engine's two sides: the caller (engine-primed.c) and the image
  * (primed-image.c, the library preloaded into the program).  What they say
- * to each other at the start; the requests are the zygote's.
+ * to each other at the start; the requests are the zygote's (zygote.h).
  */
 #ifndef FL_PRIMED_H
 #define FL_PRIMED_H
@@ -66,25 +66,5 @@ static inline int fl_primed_file_same(const struct fl_primed_file *a, const stru
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
 	       a->ctime_ns == b->ctime_ns;
 }
-
-/* ---- in the image ---------------------------------------------------------- */
-
-/* What a child of the image needs to enter main. */
-struct fl_primed_child {
-	char *const *argv;
-	char *const *envp;
-	uint64_t mask;		/* the spawn's signal mask, set just before main */
-	int report_fd;		/* the channel: the outcome before main goes there */
-};
-
-/* The image's request loop (never returns). */
-__attribute__((noreturn)) void fl_primed_serve(int channel);
-/* In the child, once the state and the actions are applied: glibc's
- * per-thread state, the argv and environment, main.  Never returns. */
-__attribute__((noreturn)) void fl_primed_enter(struct fl_primed_child *c);
-/* The child's outcome before main, on the channel: a failure (then exit
- * 127), or the start of main. */
-__attribute__((noreturn)) void fl_primed_fail(struct fl_primed_child *c, int err);
-void fl_primed_started(struct fl_primed_child *c);
 
 #endif /* FL_PRIMED_H */
