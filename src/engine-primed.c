@@ -73,7 +73,8 @@ static const char *const reasons[FL_PRIMED_NREASONS] = {
 	[FL_PRIMED_NOT_GLIBC] = "its entry does not call __libc_start_main",
 	[FL_PRIMED_NO_LIB] = "libforkless-primed.so not found",
 	[FL_PRIMED_TEMPLATE] = "a template the engine cannot serve",
-	[FL_PRIMED_UNSAFE] = "not in FORKLESS_PRIMED",
+	[FL_PRIMED_NOT_LISTED] = "not in FORKLESS_PRIMED",
+	[FL_PRIMED_NOT_FOUND] = "not found in PATH",
 };
 
 /* ---- the key: what a program's start-up sees --------------------------------- */
@@ -645,19 +646,36 @@ static bool files_same(const struct image *im)
 
 /* ---- a spawn --------------------------------------------------------------------------- */
 
+/* The program a spawn would run: the template's path, or for a PATH search
+ * whose first candidate is not runnable (posix_spawnp leaves the search to
+ * the child), the entry the search finds now, in FOUND.  NULL if none. */
+static const char *program_of(const struct fl_spec *spec, char *found)
+{
+	size_t off = spec->search_next;
+	bool eacces = false;
+
+	if (!spec->search || !fl_search_probe(spec->path))
+		return spec->path;
+	if (off == FL_SEARCH_END || fl_search_path(spec->search, &off, spec->file, found, &eacces) < 0)
+		return NULL;
+	return found;
+}
+
 /* Why a spawn cannot be primed whatever the program; 0 if it can be. */
-static int refuse_job(const struct fl_job *job)
+static int refuse_job(const struct fl_job *job, const char *path)
 {
 	if (job->spec->exec_fd >= 0 || !job->spec->path)
 		return FL_PRIMED_TEMPLATE;
-	if (!wanted(job->spec->path))
-		return FL_PRIMED_UNSAFE;
+	if (!path)
+		return FL_PRIMED_NOT_FOUND;
+	if (!wanted(path))
+		return FL_PRIMED_NOT_LISTED;
 	return 0;
 }
 
 static int fall_back(struct fl_job *job, fl_child *child, const char *path, int reason)
 {
-	trace(path ? path : "(fd)", reason);
+	trace(path ? path : job->spec->file ? job->spec->file : "(fd)", reason);
 	child->engine = FL_ENGINE_CLONE;
 	return fl_engine_clone(job, child);
 }
@@ -676,11 +694,12 @@ FL_API void fl_primed_stop(void)
 
 int fl_engine_primed(struct fl_job *job, fl_child *child)
 {
-	const char *path = job->spec->path;
+	char found[PATH_MAX];
+	const char *path = job->spec->exec_fd < 0 && job->spec->path ? program_of(job->spec, found) : NULL;
 	struct image *im;
 	struct key key;
 	struct zreply rep;
-	int reason = refuse_job(job), ret, pidfd = -1, cancel;
+	int reason = refuse_job(job, path), ret, pidfd = -1, cancel;
 
 	if (reason)
 		return fall_back(job, child, path, reason);

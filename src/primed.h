@@ -33,7 +33,8 @@ enum {
 	FL_PRIMED_NOT_GLIBC,	/* its entry does not call __libc_start_main */
 	FL_PRIMED_NO_LIB,	/* libforkless-primed.so not found */
 	FL_PRIMED_TEMPLATE,	/* a template the engine cannot serve (an fd, the /bin/sh retry) */
-	FL_PRIMED_UNSAFE,	/* a sanitizer build, or not x86_64 */
+	FL_PRIMED_NOT_LISTED,	/* not in FORKLESS_PRIMED */
+	FL_PRIMED_NOT_FOUND,	/* no runnable program in PATH */
 	FL_PRIMED_NREASONS
 };
 
