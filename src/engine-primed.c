@@ -673,11 +673,11 @@ static int refuse_job(const struct fl_job *job, const char *path)
 	return 0;
 }
 
-static int fall_back(struct fl_job *job, fl_child *child, const char *path, int reason)
+/* The clone engine makes the child instead (fl_engine_run). */
+static int fall_back(struct fl_job *job, const char *path, int reason)
 {
 	trace(path ? path : job->spec->file ? job->spec->file : "(fd)", reason);
-	child->engine = FL_ENGINE_CLONE;
-	return fl_engine_clone(job, child);
+	return FL_ENGINE_CLONE;
 }
 
 FL_API void fl_primed_stop(void)
@@ -702,13 +702,13 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 	int reason = refuse_job(job, path), ret, pidfd = -1, cancel;
 
 	if (reason)
-		return fall_back(job, child, path, reason);
+		return fall_back(job, path, reason);
 	pthread_once(&setup, setup_once);
 	if (make_key(&key, path, job->envp) < 0)
-		return fall_back(job, child, path, FL_PRIMED_STATIC);
+		return fall_back(job, path, FL_PRIMED_STATIC);
 	im = lookup(path, job->envp, &key);
 	if (!im)
-		return fall_back(job, child, path, FL_PRIMED_NO_READY);
+		return fall_back(job, path, FL_PRIMED_NO_READY);
 	/* A cancellation inside the exchange would leave the protocol half
 	 * way: not here. */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
@@ -748,7 +748,7 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 			pthread_mutex_unlock(&im->lock);
 			release(im);
 			pthread_setcancelstate(cancel, NULL);
-			return fall_back(job, child, path, reason);
+			return fall_back(job, path, reason);
 		}
 		ret = fl_zreq_send(job, im->sock, &rep, &pidfd);
 		if (attempt || !(ret == -EPIPE || ret == -ECONNRESET || (ret == 0 && rep.error == ZRESTART)))
