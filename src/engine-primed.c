@@ -11,7 +11,8 @@
  * credentials, so an image is keyed by what its start saw: the path and the
  * file's identity (device, inode, size, modification and change times),
  * the environment, the real and effective ids and the groups, the ignored
- * signals, the seccomp mode, RLIMIT_STACK and the personality.  A spawn
+ * signals, the seccomp mode, RLIMIT_STACK, the personality, the process
+ * group and session (which a child keeps from its image).  A spawn
  * that sees anything else primes another image.  A file the image maps
  * that changed on disk retires it.  Images are few (FL_PRIMED_IMAGES; the
  * least recently used goes), end with the caller (EOF on the channel, and
@@ -87,6 +88,7 @@ struct key {
 	gid_t groups[NGROUPS_MAX];
 	int32_t seccomp;
 	uint32_t persona;
+	pid_t pgid, sid;		/* the image's stay its children's */
 	struct rlimit stack;
 };
 
@@ -150,6 +152,8 @@ static int make_key(struct key *k, const char *path, char *const *envp)
 	k->ngroups = n > 0 ? (uint32_t)n : 0;
 	k->seccomp = prctl(PR_GET_SECCOMP);
 	k->persona = (uint32_t)personality(0xffffffff);
+	k->pgid = getpgid(0);
+	k->sid = getsid(0);
 	getrlimit(RLIMIT_STACK, &k->stack);
 	return 0;
 }
@@ -159,7 +163,7 @@ static bool same_key(const struct key *a, const struct key *b)
 	return a->env_hash == b->env_hash &&
 	       a->ignored == b->ignored && !memcmp(a->ids, b->ids, sizeof(a->ids)) &&
 	       a->ngroups == b->ngroups && !memcmp(a->groups, b->groups, a->ngroups * sizeof(gid_t)) &&
-	       a->seccomp == b->seccomp && a->persona == b->persona &&
+	       a->seccomp == b->seccomp && a->persona == b->persona && a->pgid == b->pgid && a->sid == b->sid &&
 	       a->stack.rlim_cur == b->stack.rlim_cur && a->stack.rlim_max == b->stack.rlim_max;
 }
 
@@ -172,6 +176,7 @@ struct image {
 	int reason;		/* REFUSED: why */
 	int refs;		/* spawns using it (not evicted meanwhile) */
 	uint64_t used;		/* for LRU */
+	unsigned long spawns;	/* children made, for FORKLESS_PRIMED_RENEW */
 	char *path;
 	char **env;		/* the environment it started with */
 	struct key key;
@@ -259,7 +264,7 @@ static void forget_after_fork(void)
 	}
 }
 
-static pthread_once_t setup = PTHREAD_ONCE_INIT;
+static pthread_once_t setup = PTHREAD_ONCE_INIT, renew_once = PTHREAD_ONCE_INIT;
 
 static void setup_once(void)
 {
@@ -486,6 +491,18 @@ static bool wanted(const char *path)
 		p += len + (p[len] == ',');
 	}
 	return false;
+}
+
+/* FORKLESS_PRIMED_RENEW=N: an image makes N children, then a new one is
+ * primed (the children of one image share its layout: see the man page).
+ * 0 or unset: no bound. */
+static unsigned long renew_after;
+
+static void read_renew(void)
+{
+	const char *v = getenv("FORKLESS_PRIMED_RENEW");
+
+	renew_after = v && *v ? strtoul(v, NULL, 10) : 0;
 }
 
 /* One line to $FORKLESS_TRACE when a spawn does not run primed. */
@@ -721,9 +738,11 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 		im->state = NEW;
 		im->key.file = key.file;
 	}
+	pthread_once(&renew_once, read_renew);
 	for (int attempt = 0;; attempt++) {
-		if (im->state == LIVE && !files_same(im)) {
-			/* A program or library replaced on disk: a new image. */
+		if (im->state == LIVE && (!files_same(im) || (renew_after && im->spawns >= renew_after))) {
+			/* A program or library replaced on disk, or the image
+			 * made FORKLESS_PRIMED_RENEW children: a new image. */
 			stop_image(im);
 			free(im->files);
 			im->files = NULL;
@@ -741,6 +760,7 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 				im->reason = reason;
 			} else {
 				im->state = LIVE;
+				im->spawns = 0;
 			}
 		}
 		if (im->state == REFUSED) {
@@ -751,6 +771,7 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 			return fall_back(job, path, reason);
 		}
 		ret = fl_zreq_send(job, im->sock, &rep, &pidfd);
+		im->spawns++;
 		if (attempt || !(ret == -EPIPE || ret == -ECONNRESET || (ret == 0 && rep.error == ZRESTART)))
 			break;
 		/* The image died (killed, out of memory), or cannot give this

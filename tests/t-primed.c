@@ -279,6 +279,30 @@ static void test_killed(void)
 	ok(waitid(P_PID, before, &si, WEXITED | WNOHANG) < 0 && errno == ECHILD, "and the dead one was reaped");
 }
 
+#define RENEW 40
+
+static void test_renew(void)
+{
+	char *argv[] = { helper, (char *)"-", NULL }, *envp[] = { (char *)"RENEWED=1", NULL };
+	pid_t was[16], now[16], first = -1, same = -1, next = -1;
+	int engine = -1, m = images_of(helper, was, 16), good = 0;
+
+	for (int i = 0; i <= RENEW; i++) {
+		int status = run(helper, argv, envp, &engine), n = images_of(helper, now, 16);
+
+		good += engine == E && WIFEXITED(status) && WEXITSTATUS(status) == 2;
+		if (i == 0)
+			first = new_one(now, n, was, m);
+		else if (i == RENEW - 1)
+			same = new_one(now, n, was, m);
+		else if (i == RENEW)
+			next = new_one(now, n, was, m);
+	}
+	ok(good == RENEW + 1 && first > 0 && same == first && next > 0 && next != first,
+	   "FORKLESS_PRIMED_RENEW=%d: an image makes %d children, then another is primed (%d, %d, %d)", RENEW,
+	   RENEW, (int)first, (int)same, (int)next);
+}
+
 static void test_fork(void)
 {
 	char report[4096], v[64], file[] = "/tmp/fl-primed-f-XXXXXX";
@@ -364,6 +388,8 @@ int main(void)
 	fd = mkstemp(trace_file);
 	close(fd);
 	setenv("FORKLESS_TRACE", trace_file, 1);
+	snprintf(lib, sizeof(lib), "%d", RENEW);
+	setenv("FORKLESS_PRIMED_RENEW", lib, 1);
 	if (!mkdtemp(dir))
 		return 1;
 
@@ -372,6 +398,7 @@ int main(void)
 	test_replaced();
 	test_refusals();
 	test_killed();
+	test_renew();
 	test_fork();
 	test_threads();
 
