@@ -192,28 +192,6 @@ static struct image table[FL_PRIMED_ENTRIES];
 static uint64_t clock_tick;
 
 
-static char **copy_env(char *const *envp)
-{
-	size_t n = 0, len = 0;
-	char **v, *s;
-
-	while (envp[n])
-		len += strlen(envp[n++]) + 1;
-	v = malloc((n + 1) * sizeof(char *) + len);
-	if (!v)
-		return NULL;
-	s = (char *)(v + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(envp[i]) + 1;
-
-		memcpy(s, envp[i], l);
-		v[i] = s;
-		s += l;
-	}
-	v[n] = NULL;
-	return v;
-}
-
 /* Ends an image: EOF makes it exit; then it is reaped. */
 static void stop_image(struct image *im)
 {
@@ -316,8 +294,7 @@ static struct image *lookup(const char *path, char *const *envp, const struct ke
 			}
 		}
 		victim->path = strdup(path);
-		victim->env = copy_env(envp);
-		if (victim->path && victim->env) {
+		if (victim->path && fl_vector_copy(envp, &victim->env) == 0) {
 			victim->key = *key;
 			victim->state = NEW;
 			found = victim;

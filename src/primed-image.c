@@ -443,6 +443,42 @@ static __attribute__((noreturn)) void enter_main(void *arg)
 	exit(park.main(entry.argc, entry.argv, entry.envp));
 }
 
+/* What exec would do to the fd table: close every close-on-exec fd (the
+ * caller's ones the request kept in their places, the report pipe's
+ * neighbours) but KEEP, the report, closed once main is entered.  Raw
+ * syscalls, as child.c's close_from: the listing is read again from the
+ * top after a pass that closed something. */
+static int close_on_exec(int keep)
+{
+	char buf[1024];
+	int dir = fl_sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0), closed;
+	long n;
+
+	if (dir < 0)
+		return dir;
+	do {
+		closed = 0;
+		fl_sys3(__NR_lseek, dir, 0, SEEK_SET);
+		while ((n = fl_sys3(__NR_getdents64, dir, buf, sizeof(buf))) > 0)
+			for (long off = 0; off < n;) {
+				unsigned short reclen = *(unsigned short *)(buf + off + 16);
+				const char *name = buf + off + 19;
+				int fd = 0;
+
+				off += reclen;
+				if (*name < '0' || *name > '9')
+					continue;
+				while (*name >= '0' && *name <= '9')
+					fd = fd * 10 + (*name++ - '0');
+				if (fd != dir && fd != keep && fl_sys_fcntl(fd, F_GETFD, 0) > 0 &&
+				    fl_sys_close(fd) == 0)
+					closed++;
+			}
+	} while (closed && n == 0);
+	fl_sys_close(dir);
+	return n < 0 ? (int)n : 0;
+}
+
 /*
  * The child's way into main, run by child.c once the caller's state and the
  * spawn's steps are taken (fl_job.hook; never returns).  First glibc's
@@ -468,7 +504,7 @@ static int enter(struct fl_job *job)
 	/* glibc's rule: the low byte is zero, so a string overflow stops at it. */
 	canary &= ~(uint64_t)0xff;
 	__asm__ volatile("mov %0, %%fs:0x28" : : "r"(canary) : "memory");
-	if ((ret = lay_out_args(job->argv, job->envp)) < 0)
+	if ((ret = close_on_exec(job->report_fd)) < 0 || (ret = lay_out_args(job->argv, job->envp)) < 0)
 		fail(job->report_fd, ret);
 	entry.mask = job->mask;
 	entry.report_fd = job->report_fd;

@@ -93,9 +93,12 @@ static void test_exact(void)
 	char report[65536], v[3 * PATH_MAX], want[3 * PATH_MAX], file[] = "/tmp/fl-primed-r-XXXXXX";
 	char *argv[] = { helper, file, (char *)"a b", (char *)"", (char *)"c", NULL };
 	char *envp[] = { (char *)"A=1", (char *)"EMPTY=", (char *)"PATH=/bin", NULL };
-	int engine = -1, status, fd = mkstemp(file);
+	int engine = -1, status, fd = mkstemp(file), cloexec[2];
 
 	close(fd);
+	/* A close-on-exec fd of the caller's: closed as an exec would. */
+	if (pipe2(cloexec, O_CLOEXEC) < 0)
+		cloexec[0] = cloexec[1] = -1;
 	status = run(helper, argv, envp, &engine);
 	slurp(file, report, sizeof(report));
 	ok(engine == E && WIFEXITED(status) && WEXITSTATUS(status) == 5, "a primed child ran main and exited with argc (engine %s, status %#x)",
@@ -115,6 +118,8 @@ static void test_exact(void)
 	ok(!strcmp(field(report, "tid", v, sizeof(v)), "0"), "glibc's tid in the thread descriptor is the child's (pthread_kill: %s)", v);
 	ok(!strcmp(field(report, "fds", v, sizeof(v)), inherited(want, sizeof(want))),
 	   "the child has the caller's fds without close-on-exec, none of the image's (%s)", v);
+	close(cloexec[0]);
+	close(cloexec[1]);
 	unlink(file);
 }
 
