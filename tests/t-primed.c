@@ -310,7 +310,8 @@ static void test_renew(void)
 
 static void test_fork(void)
 {
-	char report[4096], v[64], file[] = "/tmp/fl-primed-f-XXXXXX";
+	static char report[65536];
+	char v[64], file[] = "/tmp/fl-primed-f-XXXXXX";
 	char *argv[] = { helper, file, NULL };
 	int engine = -1, status, fd = mkstemp(file);
 	pid_t pid;
