@@ -130,15 +130,8 @@ fallback:
 			int closed = 0;
 
 			for (long off = 0; off < n;) {
-				unsigned short reclen = *(unsigned short *)(buf + off + 16);
-				const char *name = buf + off + 19;
-				int fd = 0;
+				int fd = fl_dirent_fd(buf, &off);
 
-				off += reclen;
-				if (*name < '0' || *name > '9')
-					continue;
-				while (*name >= '0' && *name <= '9')
-					fd = fd * 10 + (*name++ - '0');
 				if (fd >= low && fd != dir && fd != keep[0] && fd != keep[1]) {
 					fl_sys_close(fd);
 					closed++;

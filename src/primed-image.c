@@ -461,16 +461,9 @@ static int close_on_exec(int keep)
 		fl_sys3(__NR_lseek, dir, 0, SEEK_SET);
 		while ((n = fl_sys3(__NR_getdents64, dir, buf, sizeof(buf))) > 0)
 			for (long off = 0; off < n;) {
-				unsigned short reclen = *(unsigned short *)(buf + off + 16);
-				const char *name = buf + off + 19;
-				int fd = 0;
+				int fd = fl_dirent_fd(buf, &off);
 
-				off += reclen;
-				if (*name < '0' || *name > '9')
-					continue;
-				while (*name >= '0' && *name <= '9')
-					fd = fd * 10 + (*name++ - '0');
-				if (fd != dir && fd != keep && fl_sys_fcntl(fd, F_GETFD, 0) > 0 &&
+				if (fd >= 0 && fd != dir && fd != keep && fl_sys_fcntl(fd, F_GETFD, 0) > 0 &&
 				    fl_sys_close(fd) == 0)
 					closed++;
 			}
