@@ -13,15 +13,19 @@ B        ?= build
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE -DFL_LIBDIR='"$(LIBDIR)"'
 # SAN: sanitizer flags for `make asan` / `make tsan`; never applied to the
 # child side, which runs on a stack and thread pointer the runtime does not know.
 SAN      ?=
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(CPPFLAGS) -fPIC -fvisibility=hidden -pthread
 CHILD_CFLAGS = -fno-stack-protector -fno-builtin -fno-sanitize=all
 
-LIB_SRC  := $(filter-out src/preload.c,$(wildcard src/*.c))
+# The primed image's library (src/primed-*.c) is preloaded into other
+# programs: its own objects, never instrumented (see primed-image.c).
+PRIMED_SRC := $(wildcard src/primed-*.c)
+LIB_SRC  := $(filter-out src/preload.c $(PRIMED_SRC),$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+PRIMED_OBJ := $(LIB_SRC:src/%.c=$(B)/obj-primed/%.o) $(PRIMED_SRC:src/%.c=$(B)/obj-primed/%.o)
 TEST_SRC := $(wildcard tests/t-*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SCRIPTS := $(wildcard tests/t-*.sh)
@@ -33,6 +37,7 @@ LIBS     := $(B)/libforkless.a $(B)/libforkless.so
 ifneq ($(wildcard src/preload.c),)
 LIBS     += $(B)/libforkless-preload.so
 endif
+LIBS     += $(B)/libforkless-primed.so
 
 all: $(LIBS) $(B)/forkless $(B)/firstinsn
 
@@ -45,6 +50,9 @@ $(CHILD_OBJ): $(B)/obj/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj
 
 $(B)/obj/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj
 	$(CC) $(ALL_CFLAGS) $(SAN) -c -o $@ $<
+
+$(B)/obj-primed/%.o: src/%.c src/*.h include/forkless.h | $(B)/obj-primed
+	$(CC) $(filter-out -fsanitize=%,$(ALL_CFLAGS)) $(CHILD_CFLAGS) -c -o $@ $<
 
 $(B)/libforkless.a: $(LIB_OBJ)
 	rm -f $@
@@ -59,6 +67,11 @@ $(B)/libforkless.so: $(LIB_OBJ) src/libforkless.map
 $(B)/libforkless-preload.so: $(LIB_OBJ) $(B)/obj/preload.o src/preload.map
 	$(CC) -shared -pthread -Wl,--version-script=src/preload.map -Wl,-z,defs -Wl,-z,now \
 		$(SAN) -o $@ $(LIB_OBJ) $(B)/obj/preload.o
+
+# Exports __libc_start_main and nothing else.
+$(B)/libforkless-primed.so: $(PRIMED_OBJ) src/primed.map
+	$(CC) -shared -pthread -Wl,--version-script=src/primed.map -Wl,-z,defs -Wl,-z,now \
+		-o $@ $(PRIMED_OBJ) -ldl
 
 # The CLI uses only the public API, linked statically so it runs from build/.
 $(B)/forkless: $(TOOLS_SRC) tools/*.h $(B)/libforkless.a include/forkless.h
@@ -86,7 +99,7 @@ $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 $(B)/tests/t-fuzz-replay: tests/t-fuzz-replay.c tests/fuzz/*.c tests/fuzz/fuzz.h tests/*.h src/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -Isrc -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a
 
-$(B)/obj $(B)/tests:
+$(B)/obj $(B)/obj-primed $(B)/tests:
 	mkdir -p $@
 
 # Every test through prove; also a warnings-as-errors build with the other
@@ -95,7 +108,8 @@ $(B)/obj $(B)/tests:
 # tests that failed follow its summary.
 check: all $(TESTS) $(HELPERS) other-compiler deps
 	@rm -rf $(B)/logs && mkdir -p $(B)/logs
-	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
+	FL_BUILD=$(abspath $(B)) FL_LOGS=$(abspath $(B))/logs FORKLESS_PRIMED_LIB=$(abspath $(B))/libforkless-primed.so \
+		prove -f --exec tests/tap-log.sh $(PROVE_FLAGS) \
 		$(TESTS) $(TEST_SCRIPTS) || { tests/tap-log.sh --report $(B)/logs; exit 1; }
 
 # The issue-8 scenario at full size: 8 threads x 750 spawns per engine and form.
@@ -163,6 +177,7 @@ install: all
 	ln -sf libforkless.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libforkless.so
 	$(if $(wildcard $(B)/libforkless-preload.so),install -m 755 $(B)/libforkless-preload.so $(DESTDIR)$(LIBDIR)/)
+	install -m 755 $(B)/libforkless-primed.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/forkless.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(B)/forkless $(DESTDIR)$(BINDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \

@@ -42,6 +42,7 @@ enum fl_engine {
 	FL_ENGINE_ASYNC,	/* clone3(CLONE_VM) without CLONE_VFORK: the caller goes on at once */
 	FL_ENGINE_POOL,		/* children made ahead of time, woken with a job */
 	FL_ENGINE_ZYGOTE,	/* a helper process started early makes the children */
+	FL_ENGINE_PRIMED,	/* the program itself, parked before main, makes them (no exec) */
 	FL_ENGINE_COUNT
 };
 
@@ -354,6 +355,13 @@ int fl_zygote_start(void);
 void fl_zygote_stop(void);
 /* The zygote's pid, or -1 when none runs. */
 pid_t fl_zygote_pid(void);
+
+/* The primed engine (FL_ENGINE_PRIMED): the program exec'd once, parked
+ * before main, makes each child, which runs main without an exec; what such
+ * a child differs in is fl_primed_stop(3)'s table.  fl_primed_stop ends
+ * and reaps every image of the process not in use by a spawn at that
+ * moment, and forgets the programs it refused; the next spawns prime again. */
+void fl_primed_stop(void);
 
 /*
  * As fl_spawn, through the zygote whatever the template's engine, with FN run

@@ -132,15 +132,8 @@ fallback:
 			int closed = 0;
 
 			for (long off = 0; off < n;) {
-				unsigned short reclen = *(unsigned short *)(buf + off + 16);
-				const char *name = buf + off + 19;
-				int fd = 0;
+				int fd = fl_dirent_fd(buf, &off);
 
-				off += reclen;
-				if (*name < '0' || *name > '9')
-					continue;
-				while (*name >= '0' && *name <= '9')
-					fd = fd * 10 + (*name++ - '0');
 				if (fd >= low && fd != dir && fd != keep[0] && fd != keep[1]) {
 					fl_sys_close(fd);
 					closed++;
@@ -408,10 +401,14 @@ int fl_child_main(void *arg)
 		}
 		base += acts->n;
 	}
-	/* The zygote's user callback: in a forked child of the zygote, where
-	 * user code may run (engine-zygote.c); never set by other engines. */
-	if (job->hook && (ret = job->hook(job)) < 0)
-		fail(job, ret, FL_STEP_CALLBACK);
+	/* The zygote's user callback, or the primed image's entry into main
+	 * (which never returns): in a forked child of the zygote or the image
+	 * (zygote-server.c); never set by other engines. */
+	if (job->hook) {
+		job->mask = mask;	/* a primed child's hook sets it itself */
+		if ((ret = job->hook(job)) < 0)
+			fail(job, ret, FL_STEP_CALLBACK);
+	}
 
 	if (!(job->flags & FL_JOB_MASK_KEPT))
 		fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&mask, NULL);

@@ -38,6 +38,9 @@ static const struct {
 	[FL_ENGINE_ASYNC] = { fl_engine_async, fl_async_warm },
 	[FL_ENGINE_POOL] = { fl_engine_pool, fl_pool_warm },
 	[FL_ENGINE_ZYGOTE] = { fl_engine_zygote, fl_zygote_start },
+#ifdef __x86_64__	/* the image renews the canary where x86_64 keeps it */
+	[FL_ENGINE_PRIMED] = { fl_engine_primed, NULL },
+#endif
 };
 
 bool fl_engine_implemented(int engine)
@@ -146,7 +149,7 @@ int fl_pidfd_for(const struct fl_job *job, pid_t pid)
 static const char *const engine_names[FL_ENGINE_COUNT] = {
 	[FL_ENGINE_AUTO] = "auto", [FL_ENGINE_FORK] = "fork", [FL_ENGINE_VFORK] = "vfork",
 	[FL_ENGINE_POSIX] = "posix", [FL_ENGINE_CLONE] = "clone", [FL_ENGINE_ASYNC] = "async",
-	[FL_ENGINE_POOL] = "pool", [FL_ENGINE_ZYGOTE] = "zygote",
+	[FL_ENGINE_POOL] = "pool", [FL_ENGINE_ZYGOTE] = "zygote", [FL_ENGINE_PRIMED] = "primed",
 };
 
 FL_API const char *fl_engine_name(int engine)

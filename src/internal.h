@@ -80,6 +80,10 @@ struct fl_spec {
  * close fewer per spawn). */
 #define FL_SPEC_NO_PIDFD	(1u << 30)
 
+/* A NULL-terminated copy of V in one allocation (pointers, then strings)
+ * in *OUT, for free().  0 or -ENOMEM. */
+int fl_vector_copy(char *const v[], char ***out);
+
 /* PATH search (execvp's rules), shared by fl_spec_set_file and the engines
  * that cannot search in the child.  fl_search_path looks for FILE in the
  * list SEARCH from offset *OFF on: 0 with the first runnable candidate in
@@ -162,6 +166,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child);
 int fl_engine_async(struct fl_job *job, fl_child *child);
 int fl_engine_pool(struct fl_job *job, fl_child *child);
 int fl_engine_zygote(struct fl_job *job, fl_child *child);
+int fl_engine_primed(struct fl_job *job, fl_child *child);
 /* What fl_engine_warm does for the engines that keep something ready. */
 int fl_async_warm(void);
 int fl_pool_warm(void);

@@ -184,8 +184,7 @@ FL_API const char *fl_spec_path(const fl_spec *spec)
 	return spec ? spec->path : NULL;
 }
 
-/* A NULL-terminated copy of V in one allocation: pointers, then strings. */
-static int copy_vector(char *const v[], char ***out)
+int fl_vector_copy(char *const v[], char ***out)
 {
 	size_t n = 0, bytes = 0;
 	char **copy, *p;
@@ -214,7 +213,7 @@ FL_API int fl_spec_set_argv(fl_spec *spec, char *const argv[])
 
 	if (!spec)
 		return -EINVAL;
-	if (argv && (ret = copy_vector(argv, &copy)) < 0)
+	if (argv && (ret = fl_vector_copy(argv, &copy)) < 0)
 		return ret;
 	free(spec->argv);
 	spec->argv = copy;
@@ -228,7 +227,7 @@ FL_API int fl_spec_set_envp(fl_spec *spec, char *const envp[])
 
 	if (!spec)
 		return -EINVAL;
-	if (envp && (ret = copy_vector(envp, &copy)) < 0)
+	if (envp && (ret = fl_vector_copy(envp, &copy)) < 0)
 		return ret;
 	free(spec->envp);
 	spec->envp = copy;

@@ -168,6 +168,22 @@ static inline __attribute__((noreturn)) void fl_sys_exit(int code)
 		fl_sys1(__NR_exit_group, code);
 }
 
+/* The fd an entry of a /proc/self/fd listing (getdents64 into BUF) names,
+ * or -1 for "." and ".."; *OFF moves to the next entry. */
+static inline __attribute__((always_inline)) int fl_dirent_fd(const char *buf, long *off)
+{
+	unsigned short reclen = *(const unsigned short *)(buf + *off + 16);
+	const char *name = buf + *off + 19;
+	int fd = 0;
+
+	*off += reclen;
+	if (*name < '0' || *name > '9')
+		return -1;
+	while (*name >= '0' && *name <= '9')
+		fd = fd * 10 + (*name++ - '0');
+	return fd;
+}
+
 /* The kernel's struct sigaction, which is not libc's. */
 struct fl_ksigaction {
 	void *handler;

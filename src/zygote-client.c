@@ -132,7 +132,7 @@ static int start_locked(void)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		fl_zygote_main(sv[1], caller, main_thread);
+		fl_zygote_main(sv[1], caller, main_thread, NULL);
 	}
 	ret = errno;
 	fl_sys_sigprocmask(SIG_SETMASK, &old, NULL);
@@ -642,6 +642,22 @@ int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd)
 	}
 }
 
+int fl_zreq_outcome(struct fl_job *job, fl_child *child, const struct zreply *rep, int pidfd)
+{
+	if (rep->error) {
+		job->slot.error = rep->error == ZRESTART ? EAGAIN : rep->error;
+		job->slot.step = rep->step;
+		if (rep->pid > 0)
+			fl_reap_failed(rep->pid, pidfd);
+		else if (pidfd >= 0)
+			close(pidfd);
+		return -job->slot.error;
+	}
+	child->pid = rep->pid;
+	child->pidfd = pidfd;
+	return 0;
+}
+
 int fl_engine_zygote(struct fl_job *job, fl_child *child)
 {
 	struct zreply rep;
@@ -675,16 +691,5 @@ int fl_engine_zygote(struct fl_job *job, fl_child *child)
 	pthread_setcancelstate(cancel, NULL);
 	if (ret < 0)
 		return ret;
-	if (rep.error) {
-		job->slot.error = rep.error == ZRESTART ? EAGAIN : rep.error;
-		job->slot.step = rep.step;
-		if (rep.pid > 0)
-			fl_reap_failed(rep.pid, pidfd);
-		else if (pidfd >= 0)
-			close(pidfd);
-		return -job->slot.error;
-	}
-	child->pid = rep.pid;
-	child->pidfd = pidfd;
-	return 0;
+	return fl_zreq_outcome(job, child, &rep, pidfd);
 }

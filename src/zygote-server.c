@@ -96,6 +96,8 @@ static struct fl_state self;
 static gid_t *self_groups;
 static uint32_t self_filters;
 static char *zstack;
+/* The primed image's entry into the program's main (fl_zygote_main). */
+static int (*zenter)(struct fl_job *job);
 
 static int self_read(void)
 {
@@ -483,23 +485,34 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 	rep->step = FL_STEP_SPAWN;
 	if (!z)
 		goto out;
-	if (q->has_fn) {
+	if (zenter) {
+		/* A primed child keeps the dispositions the program's own start
+		 * gave the image (the caller's ignored ones, which its image
+		 * was keyed by, and its constructors' handlers), as the
+		 * program exec'd would have them at main. */
+		z->job.flags = FL_JOB_SIGHAND_CLEARED;
+		z->have.ignored = q->state.ignored;
+	}
+	if (q->has_fn || zenter) {
 		/* Fork semantics: the child has its own copy of the zygote, so it
-		 * reports down a pipe (closed by exec: EOF means exec'd). */
+		 * reports down a pipe (closed by exec, or by a primed child as it
+		 * enters main: EOF means it made it). */
 		if (pipe2(pipefd, O_CLOEXEC) < 0) {
 			ret = -errno;
 			goto out;
 		}
 		z->report_w = pipefd[1];
-		z->job.hook = run_callback;
+		z->job.hook = zenter ? zenter : run_callback;
 		z->job.hook_arg = z;
 	}
 
 	{
+		/* A primed child never execs: the image does not wait for it
+		 * (no CLONE_VFORK) but for its report. */
 		struct fl_clone_args ca = {
-			.flags = CLONE_PARENT | CLONE_VFORK | (q->has_fn ? 0 : CLONE_VM) |
+			.flags = CLONE_PARENT | (zenter ? 0 : CLONE_VFORK) | (q->has_fn || zenter ? 0 : CLONE_VM) |
 				 (q->want_pidfd ? CLONE_PIDFD : 0) |
-				 (fl_has(FL_FEAT_CLEAR_SIGHAND) ? CLONE_CLEAR_SIGHAND : 0),
+				 (fl_has(FL_FEAT_CLEAR_SIGHAND) && !zenter ? CLONE_CLEAR_SIGHAND : 0),
 			.pidfd = (uintptr_t)&pidfd,
 			.stack = (uintptr_t)zstack,
 			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
@@ -515,7 +528,7 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 	}
 	rep->pid = (int32_t)pid;
 	ret = 0;
-	if (q->has_fn) {
+	if (q->has_fn || zenter) {
 		struct fl_slot slot;
 		long n;
 
@@ -678,7 +691,8 @@ void fl_zreq_done(struct zin *in)
 	in->mapped = 0;
 }
 
-__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread)
+__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread,
+					      int (*enter)(struct fl_job *job))
 {
 	static struct zin in;
 	uint64_t all = ~0ull;
@@ -693,8 +707,11 @@ __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != caller)
 		_exit(0);
-	/* Named, for ps and for tools that look at a process's children. */
-	prctl(PR_SET_NAME, "forkless-zygote");
+	/* Named, for ps and for tools that look at a process's children; a
+	 * primed image keeps the program's name, which its children show. */
+	zenter = enter;
+	if (!enter)
+		prctl(PR_SET_NAME, "forkless-zygote");
 	/* No handler of the caller's ever runs here; the children get their
 	 * mask from the request. */
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, NULL);

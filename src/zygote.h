@@ -98,6 +98,9 @@ int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds
  * reads the reply: 0 with *REP and *PIDFD (-1 if none came), or -errno;
  * -EPIPE or -ECONNRESET when the server is gone. */
 int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd);
+/* The spawn's result from REP: CHILD filled (0), or JOB's slot filled and
+ * the failed child reaped (-errno). */
+int fl_zreq_outcome(struct fl_job *job, fl_child *child, const struct zreply *rep, int pidfd);
 
 /* A request as the zygote received it. */
 struct zin {
@@ -124,7 +127,12 @@ void fl_zreq_done(struct zin *in);
  * -ENOMEM. */
 int fl_zreq_lay_out(const struct zin *in);
 
-/* The zygote process: serves requests on SOCK until EOF; never returns. */
-__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread);
+/* The zygote process: serves requests on SOCK until EOF; never returns.
+ * The primed image (primed-image.c) is served by the same loop with ENTER
+ * set: its children are forks of it that, once the state and the steps are
+ * taken, call ENTER (which never returns) instead of exec'ing, and report on
+ * job->report_fd as the callback's do (EOF: started). */
+__attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread,
+					      int (*enter)(struct fl_job *job));
 
 #endif /* FL_ZYGOTE_H */

@@ -168,7 +168,9 @@ sed 's/^/#   /' "$tmp/bench.err"
 is "$(json "$tmp/bench.json" '"parsed"')" parsed "bench --json output parses"
 want="glibc-spawn glibc-spawnp fl-spawn fl-spawnp raw-vfork"
 [ "$(uname -m)" = x86_64 ] && want="$want raw-clone3 raw-afork"
-want="$want $engines"
+# The primed engine has its own section (--programs): the timed child is
+# static, which it refuses.
+want="$want $(echo "$engines" | sed 's/ *primed//')"
 is "$(json "$tmp/bench.json" '" ".join(m["id"] for m in d["methods"])')" "$want" "bench has every method"
 is "$(json "$tmp/bench.json" '" ".join(m["id"] for m in d["methods"] for s in d["states"] if "error" in m["results"][s] or m["results"][s]["n"] < 1)')" "" \
 	"every method has samples in every state"

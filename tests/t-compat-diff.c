@@ -74,6 +74,8 @@ int main(void)
 			sc_run(&fl_api, sc, e, got, sizeof(got));
 			if (!ok(!strcmp(expect, got), "%s: %s", name, sc->name))
 				show_difference(expect, got);
+			if (e == FL_ENGINE_PRIMED)
+				fl_primed_stop();	/* its images hold fds */
 			ok(fd_count() == fds && !has_zombie(), "%s: %s: no fd leaked, no zombie", name, sc->name);
 		}
 	}

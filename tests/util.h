@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,14 +126,30 @@ static __attribute__((unused)) int children_running(const char *exe)
 }
 
 /* 1 unless FL_TEST_ENGINES (a comma-separated list of engine names, for a
- * run under valgrind or a debugger) is set and leaves ENGINE out. */
+ * run under valgrind or a debugger) is set and leaves ENGINE out.  The
+ * primed engine only when named, or in a test that defines TEST_PRIMED
+ * before this header (and ends the images, fl_primed_stop, before it
+ * counts fds): its images hold two fds per program spawned. */
 static __attribute__((unused)) int engine_wanted(int engine)
 {
 	const char *list = getenv("FL_TEST_ENGINES"), *name = fl_engine_name(engine);
 	size_t n = name ? strlen(name) : 0;
 
+#ifndef TEST_PRIMED
+	if (!list || !*list)
+		return engine != FL_ENGINE_PRIMED;
+#else
+	if (engine == FL_ENGINE_PRIMED) {
+		/* The image's library, from the build (a static test has no
+		 * libforkless.so beside which to find it). */
+		char rel[4096], abs[PATH_MAX];
+
+		if (realpath(build_path(rel, sizeof(rel), "libforkless-primed.so"), abs))
+			setenv("FORKLESS_PRIMED_LIB", abs, 0);
+	}
 	if (!list || !*list)
 		return 1;
+#endif
 	for (const char *p = list; name && (p = strstr(p, name)); p += n)
 		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
 			return 1;

@@ -204,10 +204,10 @@ struct bench {
 	int nm;
 	struct state states[MAX_STATES];
 	int ns;
-	int iterations, tput_n;
+	int iterations, tput_n, prog_n;
 	double budget_us;	/* per cell, for slow methods */
 	long memory_mib;
-	bool json, quick, do_main, do_tput;
+	bool json, quick, do_main, do_tput, do_progs;
 	const char *plot;
 	int plot_iterations;
 	struct state sweep[MAX_STATES];
@@ -1072,6 +1072,167 @@ out:
 	free(reports);
 }
 
+/* ---- real programs: spawn + wait of dynamically linked programs --------------------------- */
+
+#define PROG_METHODS 3		/* glibc posix_spawnp, the clone engine, the primed engine */
+#define PROG_MAX 3
+
+struct prog_row {
+	const char *label;
+	char *argv[3];
+	double *t[PROG_METHODS];	/* per round, us */
+	int n;
+	double prime_us;		/* the first primed spawn: priming, then the spawn */
+	char why[200];			/* why the row is missing */
+	bool primed;			/* every primed spawn ran on the primed engine */
+};
+
+static struct prog_row prog_rows[PROG_MAX];
+static int prog_nrows;
+static const char *const prog_methods[PROG_METHODS] = { "glibc posix_spawnp", "forkless clone", "forkless primed" };
+
+/* True if NAME is an executable in PATH. */
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	for (const char *p = path ? path : "/bin:/usr/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, name);
+		if (access(buf, X_OK) == 0)
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+/* One spawn + wait of ROW's program by METHOD (stdout to /dev/null): the
+ * time in us, or -1.  *ENGINE: the engine that ran. */
+static double prog_spawn(struct prog_row *row, int method, fl_spec *const *specs,
+			 const posix_spawn_file_actions_t *fa, int *engine)
+{
+	int64_t t0 = now_ns();
+	int status = -1;
+
+	if (method == 0) {
+		pid_t pid;
+
+		if (posix_spawnp(&pid, row->argv[0], fa, NULL, row->argv, environ) != 0 ||
+		    waitpid(pid, &status, 0) < 0)
+			return -1;
+	} else {
+		fl_child child;
+
+		if (fl_spawn(specs[method - 1], &(fl_spawn_args){ .argv = row->argv }, &child, NULL) < 0)
+			return -1;
+		*engine = child.engine;
+		fl_child_wait(&child, &status);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	return (now_ns() - t0) / 1000.0;
+}
+
+static void run_programs(struct bench *b)
+{
+	static const struct { const char *label, *name, *arg; } progs[PROG_MAX] = {
+		{ "/bin/true", "/bin/true", NULL },
+		{ "git --version", "git", "--version" },
+		{ "clang-14 --version", "clang-14", "--version" },
+	};
+	posix_spawn_file_actions_t fa;
+	int rounds = b->prog_n;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	for (int i = 0; i < PROG_MAX && !stopping; i++) {
+		struct prog_row *row = &prog_rows[prog_nrows++];
+		fl_spec *specs[2] = { NULL, NULL };
+		int engine = -1;
+
+		*row = (struct prog_row){ .label = progs[i].label, .primed = true };
+		row->argv[0] = (char *)progs[i].name;
+		row->argv[1] = (char *)progs[i].arg;
+		if (!in_path(progs[i].name) && access(progs[i].name, X_OK) < 0) {
+			snprintf(row->why, sizeof(row->why), "not installed");
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			int ret = fl_spec_new(&specs[k]);
+
+			if (ret == 0)
+				ret = fl_spec_set_file(specs[k], progs[i].name);
+			if (ret == 0)
+				ret = fl_spec_set_engine(specs[k], k ? FL_ENGINE_PRIMED : FL_ENGINE_CLONE);
+			if (ret == 0)
+				ret = fl_act_open(fl_spec_actions(specs[k]), 1, "/dev/null", O_WRONLY, 0, 0);
+			if (ret < 0)
+				snprintf(row->why, sizeof(row->why), "template: %s", strerror(-ret));
+		}
+		for (int k = 0; k < PROG_METHODS; k++)
+			row->t[k] = calloc((size_t)rounds, sizeof(double));
+		if (!row->why[0] && (!row->t[0] || !row->t[1] || !row->t[2]))
+			snprintf(row->why, sizeof(row->why), "out of memory");
+		if (!row->why[0]) {
+			/* The time to prime: the first spawn of a new image. */
+			fl_primed_stop();
+			row->prime_us = prog_spawn(row, 2, specs, &fa, &engine);
+			row->primed &= engine == FL_ENGINE_PRIMED;
+		}
+		for (int r = 0; r < rounds && !row->why[0] && !stopping; r++) {
+			alarm(WATCHDOG_S);
+			/* The three take turns being first. */
+			for (int j = 0; j < PROG_METHODS; j++) {
+				int k = (r + j) % PROG_METHODS;
+				double us = prog_spawn(row, k, specs, &fa, &engine);
+
+				if (us < 0) {
+					snprintf(row->why, sizeof(row->why), "%s: a spawn failed", prog_methods[k]);
+					break;
+				}
+				row->t[k][r] = us;
+				if (k == 2)
+					row->primed &= engine == FL_ENGINE_PRIMED;
+			}
+			row->n = r + 1;
+			progress(b, false, "programs (spawn + wait of %s): round %d of %d", row->label, r + 1, rounds);
+		}
+		fl_spec_free(specs[0]);
+		fl_spec_free(specs[1]);
+	}
+	fl_primed_stop();
+	posix_spawn_file_actions_destroy(&fa);
+}
+
+static void print_programs(void)
+{
+	printf("\nprograms: spawn + wait (stdout to /dev/null), min / median us, the methods taking turns;\n"
+	       "ratio: primed / glibc; prime: the first primed spawn (the image's start, then the spawn)\n");
+	printf("%-19s %19s %19s %19s %13s %8s\n", "", prog_methods[0], prog_methods[1], prog_methods[2],
+	       "ratio min/med", "prime");
+	for (int i = 0; i < prog_nrows; i++) {
+		struct prog_row *row = &prog_rows[i];
+		double min[PROG_METHODS], med[PROG_METHODS];
+
+		if (!row->n) {
+			printf("%-19s %s\n", row->label, row->why[0] ? row->why : "not measured");
+			continue;
+		}
+		for (int k = 0; k < PROG_METHODS; k++) {
+			qsort(row->t[k], (size_t)row->n, sizeof(double), cmp_double);
+			min[k] = row->t[k][0];
+			med[k] = row->t[k][row->n / 2];
+		}
+		printf("%-19s %9.0f / %7.0f %9.0f / %7.0f %9.0f / %7.0f %6.2f / %4.2f %8.0f%s\n", row->label,
+		       min[0], med[0], min[1], med[1], min[2], med[2], min[2] / min[0], med[2] / med[0], row->prime_us,
+		       row->primed ? "" : "  (fell back: FORKLESS_TRACE says why)");
+		if (row->why[0])
+			printf("%-19s (stopped: %s)\n", "", row->why);
+	}
+}
+
 /* ---- setup ------------------------------------------------------------------------------- */
 
 static bool method_wanted(const char *list, const char *id)
@@ -1123,7 +1284,9 @@ static void add_methods(struct bench *b)
 	for (int e = FL_ENGINE_AUTO + 1; e < FL_ENGINE_COUNT; e++) {
 		struct method *m;
 
-		if (fl_engine_supported(e) != 0)
+		/* The primed engine has its own section (run_programs): the
+		 * timed child is static, which it refuses. */
+		if (fl_engine_supported(e) != 0 || e == FL_ENGINE_PRIMED)
 			continue;
 		m = &b->m[b->nm++];
 		memset(m, 0, sizeof(*m));
@@ -1845,6 +2008,11 @@ void usage_bench(FILE *out)
 		"  --memory MIB        the memory of the mapped and touched states (default 1024)\n"
 		"  --throughput        only the throughput test (N from --iterations, default 300)\n"
 		"  --no-throughput     skip it\n"
+		"  --programs          only spawn + wait of real programs: /bin/true, git --version,\n"
+		"                      clang-14 --version where installed, by glibc posix_spawnp, the\n"
+		"                      clone engine and the primed engine, and the time to prime\n"
+		"                      (N from --iterations, default 50; not with --json)\n"
+		"  --no-programs       skip it\n"
 		"  --plot FILE.png     also measure the parent with 0, 1/4, 1/2 and all of --memory\n"
 		"                      touched and plot the median latency with gnuplot (FILE.dat\n"
 		"                      and FILE.gp are kept, to redraw it)\n"
@@ -1865,7 +2033,7 @@ void usage_bench(FILE *out)
 int cmd_bench(int argc, char **argv)
 {
 	enum { OPT_ITER = 256, OPT_QUICK, OPT_METHODS, OPT_STATES, OPT_MEMORY, OPT_TPUT, OPT_NOTPUT, OPT_PLOT, OPT_CHILD, OPT_JSON,
-	       OPT_DUP2, OPT_GLIBC };
+	       OPT_DUP2, OPT_GLIBC, OPT_PROGS, OPT_NOPROGS };
 	static const struct option opts[] = {
 		{ "iterations", required_argument, NULL, OPT_ITER },
 		{ "quick", no_argument, NULL, OPT_QUICK },
@@ -1874,6 +2042,8 @@ int cmd_bench(int argc, char **argv)
 		{ "memory", required_argument, NULL, OPT_MEMORY },
 		{ "throughput", no_argument, NULL, OPT_TPUT },
 		{ "no-throughput", no_argument, NULL, OPT_NOTPUT },
+		{ "programs", no_argument, NULL, OPT_PROGS },
+		{ "no-programs", no_argument, NULL, OPT_NOPROGS },
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "child", required_argument, NULL, OPT_CHILD },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -1887,7 +2057,7 @@ int cmd_bench(int argc, char **argv)
 	const char *methods = NULL, *states = "base,mapped,touched", *child = NULL, *glibc_dir = NULL;
 	char child_path[PATH_MAX], machine[512];
 	long iterations = -1, n;
-	bool tput_only = false, no_tput = false;
+	bool tput_only = false, no_tput = false, progs_only = false, no_progs = false;
 	int c, status = 0;
 
 	/* The --glibc helper, started by a bench under another glibc. */
@@ -1925,6 +2095,12 @@ int cmd_bench(int argc, char **argv)
 		case OPT_NOTPUT:
 			no_tput = true;
 			break;
+		case OPT_PROGS:
+			progs_only = true;
+			break;
+		case OPT_NOPROGS:
+			no_progs = true;
+			break;
 		case OPT_PLOT:
 			b->plot = optarg;
 			break;
@@ -1956,8 +2132,14 @@ int cmd_bench(int argc, char **argv)
 		cli_error("bench: --throughput and --no-throughput together");
 		return CLI_EXIT_USAGE;
 	}
-	b->do_main = !tput_only;
-	b->do_tput = !no_tput;
+	if (progs_only && (no_progs || tput_only)) {
+		cli_error("bench: --programs with --no-programs or --throughput");
+		return CLI_EXIT_USAGE;
+	}
+	b->do_main = !tput_only && !progs_only;
+	b->do_tput = !no_tput && !progs_only;
+	b->do_progs = !no_progs && !tput_only && !b->json;
+	b->prog_n = progs_only && iterations > 0 ? (int)iterations : b->quick ? 10 : 50;
 	b->iterations = iterations > 0 && !tput_only ? (int)iterations : b->quick ? 100 : 2000;
 	b->tput_n = tput_only && iterations > 0 ? (int)iterations : b->quick ? 30 : 300;
 	/* A slow cell (fork with 1 GiB touched) gets about 5 s: ~250 of its
@@ -2083,10 +2265,13 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (b->nsweep && !stopping)
 		run_states(b, b->sweep, b->nsweep, b->plot_iterations, true);
+	/* With the caller's PATH back: the programs are found in it. */
+	restore_path(b);
+	if (b->do_progs && !stopping)
+		run_programs(b);
 	alarm(0);
 	progress_done(b);
 	glibc_helper_stop();
-	restore_path(b);
 	b->total_s = (now_ns() - b->started) / 1e9;
 	if (stopping) {
 		cli_error("bench: interrupted");
@@ -2095,6 +2280,8 @@ int cmd_bench(int argc, char **argv)
 		print_json(b, machine);
 	} else {
 		print_text(b);
+		if (b->do_progs)
+			print_programs();
 		printf("\ntotal time: %.*f s\n", b->total_s < 10 ? 1 : 0, b->total_s);
 	}
 	if (b->plot && !stopping)
