@@ -333,6 +333,15 @@ static void set_program(struct fl_spec *spec, const char *file, unsigned how, ch
 	spec->search_next = path[entry] ? entry + 1 : FL_SEARCH_END;
 }
 
+/* The engine that made (or would have made) this thread's last child: what
+ * FORKLESS_TRACE records (an engine may hand a spawn to another). */
+static __thread int engine_ran;
+
+int fl_compat_engine_ran(void)
+{
+	return engine_ran;
+}
+
 /* pidfd_spawn's child has no pidfd (an engine that opens it after the fact
  * lost the last free fd to another thread): one more try, else the child is
  * killed and reaped and the call fails as glibc's would have, before it. */
@@ -368,8 +377,10 @@ static int via_engine(int engine, int *out, const char *file, const struct fl_gl
 	ret = attr_steps(&spec->acts, a);
 	if (ret == 0 && (how & FL_COMPAT_PIDFD))
 		ret = fd_free();
-	if (ret == 0)
+	if (ret == 0) {
 		ret = fl_spawn(spec, &args, &child, NULL);
+		engine_ran = child.engine;
+	}
 	if (ret == 0)
 		ret = fl_child_wait_exec(&child, NULL);	/* at once but for async engines */
 	if (ret == 0 && (how & FL_COMPAT_PIDFD) && child.pidfd < 0)
@@ -404,6 +415,7 @@ int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t
 	const struct fl_glibc_attr *a = (const void *)attr;
 	int engine = engine_of(a), saved = errno, err;
 
+	engine_ran = engine;
 	pthread_once(&compat_once, compat_setup);
 	/* NULL is an empty list for execve; glibc would crash on a NULL argv. */
 	if (!argv)
@@ -414,8 +426,10 @@ int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t
 		err = err ? -err : ENOSYS;	/* glibc 2.39 asks for the same before anything */
 	else if (g && g->records && g->list)
 		err = EINVAL;	/* filled by glibc's functions and ours */
-	else if (engine == FL_ENGINE_POSIX || (g && g->records))
+	else if (engine == FL_ENGINE_POSIX || (g && g->records)) {
+		engine_ran = FL_ENGINE_POSIX;
 		err = via_glibc(out, file, fa, attr, argv, envp, how);
+	}
 	else
 		err = via_engine(engine, out, file, g, a, argv, envp, how);
 	/* glibc's child writes errno in the caller's thread (CLONE_VM, same

@@ -236,6 +236,8 @@ int fl_probe(enum fl_feature f);
 #define FL_COMPAT_PIDFD	(1u << 2)	/* pidfd_spawn: *OUT gets a pidfd, not a pid */
 /* The one spawn behind them all.  Returns 0 or a positive errno (errno is
  * set to it too on failure, as glibc's child leaves it). */
+/* The engine that made the calling thread's last fl_compat_spawn child. */
+int fl_compat_engine_ran(void);
 int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t *fa,
 		    const posix_spawnattr_t *attr, char *const argv[], char *const envp[], unsigned how);
 /* Defined by the preload shim only (preload.c), where the <spawn.h> names

@@ -49,17 +49,16 @@ void *fl_preload_glibc_sym(const char *name, bool old_abi)
 /* One line per spawn to $FORKLESS_TRACE (read at each call: the cost is a
  * getenv, and only a traced run pays for the file).  CALL is the function
  * the program called. */
-static void trace(const char *call, const char *file, const posix_spawnattr_t *attr, const int *out, int err)
+static void trace(const char *call, const char *file, const int *out, int err)
 {
 	const char *to = getenv("FORKLESS_TRACE");
 	char line[512];
-	int fd, saved = errno, len, engine = 0;
+	int fd, saved = errno, len, engine;
 
 	if (!to || !*to)
 		return;
-	/* The engine the spawn used: the attribute's, else the default. */
-	if (!attr || fl_posix_spawnattr_getengine_np(attr, &engine) != 0 || !engine)
-		engine = fl_engine_default();
+	/* The engine that really made the child (one may hand it to another). */
+	engine = fl_compat_engine_ran();
 	len = snprintf(line, sizeof(line), "forkless-preload: %s %s %s %d engine=%s\n", call,
 		       file ? file : "(null)", err ? "error" : "ok", err ? err : out ? *out : 0,
 		       fl_engine_name(engine));
@@ -87,7 +86,7 @@ static int shim_spawn(int *out, const char *file, const posix_spawn_file_actions
 	unsigned which = (how & FL_COMPAT_PIDFD ? 4 : how & FL_COMPAT_SHELL ? 2 : 0) + (how & FL_COMPAT_PATH ? 1 : 0);
 	int err = fl_compat_spawn(out, file, fa, attr, argv, envp, how);
 
-	trace(names[which], file, attr, out, err);
+	trace(names[which], file, out, err);
 	return err;
 }
 
@@ -181,7 +180,7 @@ static int shell_spawn(const char *call, pid_t *pid, const posix_spawn_file_acti
 	char *argv[] = { (char *)"sh", (char *)"-c", (char *)line, NULL };
 	int err = fl_compat_spawn(pid, shell_path, fa, attr, argv, environ, 0);
 
-	trace(call, shell_path, attr, pid, err);
+	trace(call, shell_path, pid, err);
 	return err;
 }
 

@@ -18,5 +18,20 @@ for e in auto fork vfork posix clone async pool zygote; do
 	[ "$(grep -c "engine=$e\|engine=clone" "$T/trace" 2> /dev/null)" -ge 70 ]
 	ok $? "FORKLESS_ENGINE=$e: the shim made the spawns ($(wc -l < "$T/trace") traced)"
 done
+# The trace names the engine that really made each child: the primed engine
+# hands a static program to the clone engine (make runs a recipe without
+# shell syntax through posix_spawn itself).
+if [ -e "$B/libforkless-primed.so" ] && [ -x "$B/tests/helper-fds" ] && command -v make > /dev/null; then
+	printf 'all:\n\t%s\n\t/bin/true\n' "$B/tests/helper-fds" > "$T/mk"
+	rm -f "$T/trace"
+	FORKLESS_ENGINE=primed FORKLESS_TRACE="$T/trace" LD_PRELOAD="$SHIM" make -s -f "$T/mk" > /dev/null
+	grep -q "posix_spawn $B/tests/helper-fds ok [0-9]* engine=clone\$" "$T/trace" &&
+		grep -q "posix_spawn /bin/true ok [0-9]* engine=primed\$" "$T/trace"
+	r=$?
+	ok $r "FORKLESS_TRACE names the engine that made the child (primed, and clone for a static program)"
+	[ $r -eq 0 ] || diag_file "$T/trace"
+else
+	skip "no primed library, static helper or make"
+fi
 tap_done
 exit $?
