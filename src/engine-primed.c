@@ -84,8 +84,7 @@ struct key {
 	struct fl_primed_file file;	/* the program's identity */
 	uint64_t env_hash, ignored;
 	uint32_t ids[4];		/* real and effective uid and gid */
-	uint32_t ngroups;
-	gid_t groups[NGROUPS_MAX];
+	uint64_t groups;		/* a digest of the supplementary groups, in order */
 	int32_t seccomp;
 	uint32_t persona;
 	pid_t pgid, sid;		/* the image's stay its children's */
@@ -118,11 +117,14 @@ static bool same_env(char *const *a, char *const *b)
 	return !a[i] && !b[i];
 }
 
-/* The ignored signals, in the kernel's bits. */
+/* The ignored signals, in the kernel's bits: one /proc read, else one
+ * rt_sigaction per signal (no fd free). */
 static uint64_t ignored_signals(void)
 {
 	uint64_t set = 0;
 
+	if (fl_state_ignored(&set) == 0)
+		return set;
 	for (int sig = 1; sig < 65; sig++) {
 		struct fl_ksigaction old;
 
@@ -132,12 +134,36 @@ static uint64_t ignored_signals(void)
 	return set;
 }
 
+/* FNV-1a over the supplementary groups and their count; 0 if they could
+ * not be read, which then matches only another such caller's key.  Not the
+ * list itself: it can hold 65536 groups, too many for a key on the stack. */
+static uint64_t groups_digest(void)
+{
+	gid_t small[64], *g = small;
+	uint64_t h = 14695981039346656037ull;
+	int n = getgroups(64, small);
+
+	if (n < 0) {
+		n = getgroups(0, NULL);
+		g = n > 0 ? malloc((size_t)n * sizeof(gid_t)) : NULL;
+		if (!g || (n = getgroups(n, g)) < 0) {
+			free(g);
+			return 0;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		h = (h ^ (uint64_t)g[i]) * 1099511628211ull;
+	h = (h ^ (uint64_t)n) * 1099511628211ull;
+	if (g != small)
+		free(g);
+	return h;
+}
+
 static int make_key(struct key *k, const char *path, char *const *envp)
 {
 	struct stat st;
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
-	int n;
 
 	memset(k, 0, sizeof(*k));
 	if (stat(path, &st) < 0)
@@ -148,8 +174,7 @@ static int make_key(struct key *k, const char *path, char *const *envp)
 	getresuid(&r, &e, &s);
 	getresgid(&rg, &eg, &sg);
 	k->ids[0] = r, k->ids[1] = e, k->ids[2] = rg, k->ids[3] = eg;
-	n = getgroups(NGROUPS_MAX, k->groups);
-	k->ngroups = n > 0 ? (uint32_t)n : 0;
+	k->groups = groups_digest();
 	k->seccomp = prctl(PR_GET_SECCOMP);
 	k->persona = (uint32_t)personality(0xffffffff);
 	k->pgid = getpgid(0);
@@ -162,7 +187,7 @@ static bool same_key(const struct key *a, const struct key *b)
 {
 	return a->env_hash == b->env_hash &&
 	       a->ignored == b->ignored && !memcmp(a->ids, b->ids, sizeof(a->ids)) &&
-	       a->ngroups == b->ngroups && !memcmp(a->groups, b->groups, a->ngroups * sizeof(gid_t)) &&
+	       a->groups == b->groups &&
 	       a->seccomp == b->seccomp && a->persona == b->persona && a->pgid == b->pgid && a->sid == b->sid &&
 	       a->stack.rlim_cur == b->stack.rlim_cur && a->stack.rlim_max == b->stack.rlim_max;
 }

@@ -183,6 +183,16 @@ FL_CHILD_SIDE int fl_state_self(struct fl_state *st, gid_t *groups, uint32_t cap
 	return read_common(st, groups, cap);
 }
 
+int fl_state_ignored(uint64_t *ignored)
+{
+	struct fl_state st;
+	int ret = read_status(&st);
+
+	if (ret == 0)
+		*ignored = st.ignored;
+	return ret;
+}
+
 uint32_t fl_state_filters(void)
 {
 	struct fl_state st;

@@ -55,6 +55,9 @@ int fl_state_self(struct fl_state *st, gid_t *groups, uint32_t cap);
 /* The seccomp filters of the calling thread (0 without any, or on a kernel
  * that does not say). */
 uint32_t fl_state_filters(void);
+/* The calling thread's ignored signals (kernel mask bits) in *IGNORED: 0, or
+ * -errno (no fd free, no /proc). */
+int fl_state_ignored(uint64_t *ignored);
 
 /*
  * child-state.c, child side (raw syscalls, no libc, no sanitizer):
