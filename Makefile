@@ -87,6 +87,12 @@ $(B)/firstinsn: tools/firstinsn.c | $(B)/obj
 $(B)/tests/helper-state: tests/helper-state.c | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -o $@ $<
 
+# The primed engine's program: never instrumented either, since a
+# sanitizer's runtime starts threads or must be loaded first, and the
+# engine refuses to prime such a program.
+$(B)/tests/helper-primed: tests/helper-primed.c | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -pthread -o $@ $<
+
 # The fd-listing helper of the stress and limit tests: static, so no loader
 # or shared libc opens anything in the child before it lists its fds.
 $(B)/tests/helper-fds: tests/helper-fds.c | $(B)/tests

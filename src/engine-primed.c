@@ -212,6 +212,18 @@ struct image {
 	pthread_mutex_t lock;	/* one request at a time */
 };
 
+/* An entry's state is changed by the spawn that holds its lock and read by
+ * lookup under the table's: one word, read and written whole. */
+static int state_of(const struct image *im)
+{
+	return __atomic_load_n(&im->state, __ATOMIC_RELAXED);
+}
+
+static void set_state(struct image *im, int state)
+{
+	__atomic_store_n(&im->state, state, __ATOMIC_RELAXED);
+}
+
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct image table[FL_PRIMED_ENTRIES];
 static uint64_t clock_tick;
@@ -226,7 +238,7 @@ static void stop_image(struct image *im)
 		siginfo_t si;
 
 		/* A program still in its start-up may not read the channel yet. */
-		if (im->state != LIVE)
+		if (state_of(im) != LIVE)
 			fl_sys_pidfd_send_signal(im->pidfd, SIGKILL);
 		while (waitid(P_PIDFD, im->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 			;
@@ -245,7 +257,7 @@ static void clear_entry(struct image *im)
 	im->env = NULL;
 	im->files = NULL;
 	im->nfiles = 0;
-	im->state = FREE;
+	set_state(im, FREE);
 }
 
 /* After fork: the images are the parent's (their children would be its
@@ -290,28 +302,28 @@ static struct image *lookup(const char *path, char *const *envp, const struct ke
 	for (int i = 0; i < FL_PRIMED_ENTRIES; i++) {
 		struct image *im = &table[i];
 
-		if (im->state == FREE) {
-			if (!victim || victim->state != FREE)
+		if (state_of(im) == FREE) {
+			if (!victim || state_of(victim) != FREE)
 				victim = im;
 			continue;
 		}
-		live += im->state == LIVE;
+		live += state_of(im) == LIVE;
 		if (!found && same_key(&im->key, key) && !strcmp(im->path, path) && same_env(im->env, envp))
 			found = im;
-		else if (!im->refs && (!victim || (victim->state != FREE && im->used < victim->used)))
+		else if (!im->refs && (!victim || (state_of(victim) != FREE && im->used < victim->used)))
 			victim = im;
 	}
 	if (!found && victim) {
 		/* Over the cap of live images, the least recently used one goes
 		 * (a refused entry costs nothing: those are kept longer). */
-		if (victim->state != FREE) {
+		if (state_of(victim) != FREE) {
 			stop_image(victim);
 			clear_entry(victim);
 		} else if (live >= FL_PRIMED_IMAGES) {
 			struct image *old = NULL;
 
 			for (int i = 0; i < FL_PRIMED_ENTRIES; i++)
-				if (table[i].state == LIVE && !table[i].refs && (!old || table[i].used < old->used))
+				if (state_of(&table[i]) == LIVE && !table[i].refs && (!old || table[i].used < old->used))
 					old = &table[i];
 			if (old) {
 				stop_image(old);
@@ -321,7 +333,7 @@ static struct image *lookup(const char *path, char *const *envp, const struct ke
 		victim->path = strdup(path);
 		if (victim->path && fl_vector_copy(envp, &victim->env) == 0) {
 			victim->key = *key;
-			victim->state = NEW;
+			set_state(victim, NEW);
 			found = victim;
 		} else {
 			clear_entry(victim);
@@ -704,7 +716,7 @@ FL_API void fl_primed_stop(void)
 	pthread_once(&setup, setup_once);
 	pthread_mutex_lock(&table_lock);
 	for (int i = 0; i < FL_PRIMED_ENTRIES; i++)
-		if (table[i].state != FREE && !table[i].refs) {
+		if (state_of(&table[i]) != FREE && !table[i].refs) {
 			stop_image(&table[i]);
 			clear_entry(&table[i]);
 		}
@@ -737,20 +749,20 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 		stop_image(im);
 		free(im->files);
 		im->files = NULL;
-		im->state = NEW;
+		set_state(im, NEW);
 		im->key.file = key.file;
 	}
 	pthread_once(&renew_once, read_renew);
 	for (int attempt = 0;; attempt++) {
-		if (im->state == LIVE && (!files_same(im) || (renew_after && im->spawns >= renew_after))) {
+		if (state_of(im) == LIVE && (!files_same(im) || (renew_after && im->spawns >= renew_after))) {
 			/* A program or library replaced on disk, or the image
 			 * made FORKLESS_PRIMED_RENEW children: a new image. */
 			stop_image(im);
 			free(im->files);
 			im->files = NULL;
-			im->state = NEW;
+			set_state(im, NEW);
 		}
-		if (im->state == NEW) {
+		if (state_of(im) == NEW) {
 			reason = refuse_file(path);
 			if (!reason && (key.ids[0] != key.ids[1] || key.ids[2] != key.ids[3]))
 				reason = FL_PRIMED_SETID;	/* the loader would run in secure mode */
@@ -758,14 +770,14 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 				reason = prime(im, job->argv[0] ? job->argv[0] : path);
 			if (reason) {
 				stop_image(im);
-				im->state = REFUSED;
+				set_state(im, REFUSED);
 				im->reason = reason;
 			} else {
-				im->state = LIVE;
+				set_state(im, LIVE);
 				im->spawns = 0;
 			}
 		}
-		if (im->state == REFUSED) {
+		if (state_of(im) == REFUSED) {
 			reason = im->reason;
 			pthread_mutex_unlock(&im->lock);
 			release(im);
@@ -781,7 +793,7 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 		stop_image(im);
 		free(im->files);
 		im->files = NULL;
-		im->state = NEW;
+		set_state(im, NEW);
 	}
 	pthread_mutex_unlock(&im->lock);
 	release(im);
