@@ -28,11 +28,8 @@ int fl_engine_async(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	struct fl_job *j;
 	int pidfd = -1, pipefd[2] = { -1, -1 }, ret;
-	/* Not for posix_spawn's callers, who reap by pid: then no fd is
-	 * needed, as with glibc; nor in a batch, which opens it after
-	 * (FL_JOB_LATE_PIDFD). */
 	bool late_pidfd = job->flags & FL_JOB_LATE_PIDFD;
-	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) && !late_pidfd;
+	bool want_pidfd = fl_job_pidfd_at_clone(job);
 	long pid;
 
 	if ((ret = fl_inflight_begin(&blk, &rec)) < 0)

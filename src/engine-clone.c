@@ -20,8 +20,7 @@ int fl_engine_clone(struct fl_job *job, fl_child *child)
 	struct fl_saved saved;
 	char *stack = fl_stack_of_thread();
 	int pidfd = -1, err;
-	bool want_pidfd = fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) &&
-			  !(job->flags & FL_JOB_LATE_PIDFD);
+	bool want_pidfd = fl_job_pidfd_at_clone(job);
 	long pid;
 
 	if (!stack)

@@ -131,6 +131,12 @@ void fl_reap_failed(pid_t pid, int pidfd)
 		close(pidfd);
 }
 
+bool fl_job_pidfd_at_clone(const struct fl_job *job)
+{
+	return fl_has(FL_FEAT_CLONE_PIDFD) && !(job->spec->flags & FL_SPEC_NO_PIDFD) &&
+	       !(job->flags & FL_JOB_LATE_PIDFD);
+}
+
 int fl_pidfd_for(const struct fl_job *job, pid_t pid)
 {
 	int fd;

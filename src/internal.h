@@ -199,6 +199,10 @@ void fl_reap_failed(pid_t pid, int pidfd);
 /* A pidfd for a child just made by a call that returns none, or -1 (and
  * none for a JOB whose template asks for none). */
 int fl_pidfd_for(const struct fl_job *job, pid_t pid);
+/* Whether an engine that can ask clone for a pidfd asks for JOB's child:
+ * not for posix_spawn's callers, who reap by pid (no fd is then needed, as
+ * with glibc), nor in a batch, which opens them once all have started. */
+bool fl_job_pidfd_at_clone(const struct fl_job *job);
 
 /* ---- stack.c: child stacks ----------------------------------------------- */
 #define FL_STACK_SIZE (64 * 1024)	/* the child side needs a few KiB: see child.c */

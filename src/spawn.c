@@ -2,7 +2,6 @@
 /* fl_spawn: prepares the job every engine runs, picks the engine, reports. */
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -318,7 +318,7 @@ static int build_request(const struct fl_job *job, struct buf *b, uint32_t group
 		return b->err;
 	q = (struct zreq *)b->p;
 	q->magic = ZMAGIC;
-	q->want_pidfd = !(spec->flags & FL_SPEC_NO_PIDFD) && fl_has(FL_FEAT_CLONE_PIDFD);
+	q->want_pidfd = fl_job_pidfd_at_clone(job);
 	q->spec_flags = spec->flags;
 	q->parent_pid = job->parent_pid;
 	q->cgroup_step = job->cgroup_step;
