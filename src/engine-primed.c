@@ -76,7 +76,6 @@ static const char *const reasons[FL_PRIMED_NREASONS] = {
 	[FL_PRIMED_TEMPLATE] = "a template the engine cannot serve",
 	[FL_PRIMED_NOT_LISTED] = "not in FORKLESS_PRIMED",
 	[FL_PRIMED_NOT_FOUND] = "not found in PATH",
-	[FL_PRIMED_NO_FD] = "no fd free for the child forked ahead",
 };
 
 /* ---- the key: what a program's start-up sees --------------------------------- */
@@ -230,31 +229,9 @@ static struct image table[FL_PRIMED_ENTRIES];
 static uint64_t clock_tick;
 
 
-/* Lets go the children IM forked ahead and did not hand out: the caller
- * shuts its side, the image ends, and what it sent meanwhile is read to
- * EOF; each child, its socket closed, ends, and is reaped (it is ours). */
-static void let_go_ahead(struct image *im)
-{
-	struct zpark park;
-	int fds[2], got;
-	long n;
-
-	shutdown(im->sock, SHUT_WR);
-	while ((n = fl_zmsg_recv(im->sock, &park, sizeof(park), fds, 2, &got)) > 0 || n == -EMFILE) {
-		if (got > 0)
-			close(fds[0]);
-		if (park.magic == ZPARK && park.pid > 0)
-			fl_reap_failed(park.pid, got == 2 ? fds[1] : -1);
-		else if (got == 2)
-			close(fds[1]);
-	}
-}
-
 /* Ends an image: EOF makes it exit; then it is reaped. */
 static void stop_image(struct image *im)
 {
-	if (im->sock >= 0 && state_of(im) == LIVE)
-		let_go_ahead(im);
 	if (im->sock >= 0)
 		close(im->sock);
 	if (im->pidfd >= 0) {
@@ -746,48 +723,6 @@ FL_API void fl_primed_stop(void)
 	pthread_mutex_unlock(&table_lock);
 }
 
-/* Asks the live image IM for JOB's child: of the child it forked ahead
- * (zygote.h) when it has one, else of the image itself.  As fl_zreq_send. */
-static int ask(struct image *im, struct fl_job *job, struct zreply *rep, int *pidfd)
-{
-	for (int dead = 0;; dead++) {
-		struct zpark park;
-		int fds[2] = { -1, -1 }, got, ret;
-		long n = fl_zmsg_recv(im->sock, &park, sizeof(park), fds, 2, &got);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0 && n != -EMFILE)
-			return (int)n;
-		if (n != -EMFILE && (n != sizeof(park) || park.magic != ZPARK)) {
-			while (got > 0)
-				close(fds[--got]);
-			return -EPROTO;
-		}
-		if (park.pid > 0 && got != 2) {
-			/* No fd free here (-EMFILE) for its socket or pidfd, which
-			 * the kernel dropped: it ends, and is reaped; the clone
-			 * engine makes this child. */
-			if (got > 0)
-				close(fds[0]);
-			fl_reap_failed(park.pid, -1);
-			return FL_ENGINE_CLONE;
-		}
-		if (park.pid < 0)
-			return fl_zreq_send(job, im->sock, rep, pidfd);
-		ret = fl_zreq_send_ahead(job, fds[0], park.pid, rep);
-		close(fds[0]);
-		*pidfd = fds[1];
-		if (ret == 0)
-			return 0;
-		fl_reap_failed(park.pid, fds[1]);
-		*pidfd = -1;
-		/* It died parked (killed): the image forks another. */
-		if (ret != -EPIPE || dead == 3)
-			return ret;
-	}
-}
-
 int fl_engine_primed(struct fl_job *job, fl_child *child)
 {
 	char found[PATH_MAX];
@@ -849,15 +784,10 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 			pthread_setcancelstate(cancel, NULL);
 			return fall_back(job, path, reason);
 		}
-		ret = ask(im, job, &rep, &pidfd);
+		ret = fl_zreq_send(job, im->sock, &rep, &pidfd);
 		im->spawns++;
 		if (attempt || !(ret == -EPIPE || ret == -ECONNRESET || (ret == 0 && rep.error == ZRESTART)))
 			break;
-		if (ret == 0 && rep.pid > 0)
-			fl_reap_failed(rep.pid, pidfd);
-		else if (pidfd >= 0)
-			close(pidfd);
-		pidfd = -1;
 		/* The image died (killed, out of memory), or cannot give this
 		 * caller's state (seccomp filters added since): a new one, once. */
 		stop_image(im);
@@ -868,14 +798,7 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 	pthread_mutex_unlock(&im->lock);
 	release(im);
 	pthread_setcancelstate(cancel, NULL);
-	if (ret == FL_ENGINE_CLONE)
-		return fall_back(job, path, FL_PRIMED_NO_FD);
 	if (ret < 0)
 		return ret;
-	if (!rep.error && pidfd >= 0 && !fl_job_pidfd_at_clone(job)) {
-		/* A posix_spawn caller reaps by pid, and holds no pidfd. */
-		close(pidfd);
-		pidfd = -1;
-	}
 	return fl_zreq_outcome(job, child, &rep, pidfd);
 }

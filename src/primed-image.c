@@ -62,7 +62,6 @@ static struct {
 
 static int park_main(int argc, char **argv, char **envp);
 static int enter(struct fl_job *job);
-static void warm(void);
 
 /* Takes our variables out of the environment the program sees: ours, and
  * our library at the head of LD_PRELOAD (the rest of it was the caller's). */
@@ -345,7 +344,7 @@ static int park_main(int argc, char **argv, char **envp)
 		_exit(0);
 	/* The zygote's loop; the spawn that made the image set its parent-death
 	 * signal where the caller wanted one. */
-	fl_zygote_main(park.channel, getppid(), false, enter, warm);
+	fl_zygote_main(park.channel, getppid(), false, enter);
 }
 
 /* ---- the child: from a copy of the image to the program's main ----------- */
@@ -471,21 +470,6 @@ static int close_on_exec(int keep)
 	} while (closed && n == 0);
 	fl_sys_close(dir);
 	return n < 0 ? (int)n : 0;
-}
-
-/* Run by a child forked ahead while it waits (fl_zygote_main): writes the
- * pages enter and main write first, each a copy-on-write fault in a fork:
- * main's end of the stack, the thread descriptor, what enter keeps. */
-#define WARM_MAIN_STACK (64 * 1024)
-
-static void warm(void)
-{
-	volatile char *tid = (volatile char *)(thread_pointer() + park.tid_off);
-
-	for (size_t i = 0; i < WARM_MAIN_STACK; i += 4096)
-		((volatile char *)park.stack)[-(long)i - 1] = 0;
-	*tid = *tid;
-	entry.argc = 0;
 }
 
 /*

@@ -35,7 +35,6 @@ enum {
 	FL_PRIMED_TEMPLATE,	/* a template the engine cannot serve (an fd, the /bin/sh retry) */
 	FL_PRIMED_NOT_LISTED,	/* not in FORKLESS_PRIMED */
 	FL_PRIMED_NOT_FOUND,	/* no runnable program in PATH */
-	FL_PRIMED_NO_FD,	/* no fd free for the child forked ahead */
 	FL_PRIMED_NREASONS
 };
 

@@ -132,7 +132,7 @@ static int start_locked(void)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		fl_zygote_main(sv[1], caller, main_thread, NULL, NULL);
+		fl_zygote_main(sv[1], caller, main_thread, NULL);
 	}
 	ret = errno;
 	fl_sys_sigprocmask(SIG_SETMASK, &old, NULL);
@@ -537,14 +537,16 @@ out:
 	return 0;
 }
 
-/* Sends JOB's request (built in B) on SOCK through a snapshot. */
-static int send_snapshot(struct fl_job *job, int sock, struct buf *b)
+/* Sends JOB's request (built in B) on SOCK through a snapshot and reads the
+ * reply. */
+static int exchange(struct fl_job *job, int sock, struct buf *b, struct zreply *rep, int *pidfd)
 {
 	struct snap sn = { job, b, sock, 0 };
 	struct fl_saved saved;
 	char *stack = fl_stack_of_thread();
 	siginfo_t si;
-	long pid;
+	int got;
+	long pid, n;
 
 	if (!stack)
 		return -ENOMEM;
@@ -577,15 +579,9 @@ static int send_snapshot(struct fl_job *job, int sock, struct buf *b)
 		return (int)pid;
 	while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0 && errno == EINTR)
 		;
-	return sn.error == -ENOTCONN ? -EPIPE : sn.error;
-}
-
-/* Reads the zygote's reply to a request. */
-static int recv_reply(int sock, struct zreply *rep, int *pidfd)
-{
-	int got;
-	long n = fl_zmsg_recv(sock, rep, sizeof(*rep), pidfd, 1, &got);
-
+	if (sn.error)
+		return sn.error == -ENOTCONN ? -EPIPE : sn.error;
+	n = fl_zmsg_recv(sock, rep, sizeof(*rep), pidfd, 1, &got);
 	if (!got)
 		*pidfd = -1;
 	if (n == 0)
@@ -623,8 +619,7 @@ static void tls_make_key(void)
 	pthread_key_create(&tls_key, tls_free);
 }
 
-/* Sends JOB's request on SOCK: 0 or -errno. */
-static int send_request(struct fl_job *job, int sock)
+int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd)
 {
 	int ret;
 
@@ -639,41 +634,12 @@ static int send_request(struct fl_job *job, int sock)
 	for (;;) {
 		ret = build_request(job, &tls->b, tls->groups_cap);
 		if (ret == 0)
-			ret = send_snapshot(job, sock, &tls->b);
+			ret = exchange(job, sock, &tls->b, rep, pidfd);
 		if (ret != -ENOSPC)
 			return ret;
 		/* More groups than room: the snapshot said how many. */
 		tls->groups_cap = ((struct zreq *)tls->b.p)->state.ngroups;
 	}
-}
-
-int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd)
-{
-	int ret = send_request(job, sock);
-
-	return ret < 0 ? ret : recv_reply(sock, rep, pidfd);
-}
-
-int fl_zreq_send_ahead(struct fl_job *job, int sock, pid_t pid, struct zreply *rep)
-{
-	struct fl_slot slot;
-	int ret = send_request(job, sock);
-	long n;
-
-	if (ret < 0)
-		return ret;
-	do
-		n = recv(sock, &slot, sizeof(slot), 0);
-	while (n < 0 && errno == EINTR);
-	*rep = (struct zreply){ 0, 0, pid };
-	if (n == sizeof(slot)) {
-		rep->error = slot.error;
-		rep->step = slot.step;
-	} else if (n != 0 && !(n < 0 && errno == ECONNRESET)) {
-		/* (EOF: it entered main, or died on the way, which a wait shows.) */
-		return n < 0 ? -errno : -EPROTO;
-	}
-	return 0;
 }
 
 int fl_zreq_outcome(struct fl_job *job, fl_child *child, const struct zreply *rep, int pidfd)

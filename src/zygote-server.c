@@ -9,13 +9,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/prctl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -95,17 +93,11 @@ FL_CHILD_SIDE int fl_zmsg_send(int sock, const void *buf, size_t len, const int 
 /* ---- what the zygote is: the caller's state at its start ---------------------- */
 
 static struct fl_state self;
-/* Where requests and table parts are received. */
-static char inbuf[INLINE_MAX + sizeof(struct zreq)];
-static int32_t part[3 + 2 * FDS_PER_MSG + 1];
 static gid_t *self_groups;
 static uint32_t self_filters;
 static char *zstack;
-/* The primed image's entry into the program's main (fl_zygote_main), and
- * the name exec gave the program, which its children take back. */
+/* The primed image's entry into the program's main (fl_zygote_main). */
 static int (*zenter)(struct fl_job *job);
-static void (*zwarm)(void);
-static char zcomm[16];
 
 static int self_read(void)
 {
@@ -327,13 +319,6 @@ static FL_CHILD_SIDE int zygote_child(void *arg)
 	return fl_child_main(&z->job);
 }
 
-/* A primed child made at the request (no child was forked ahead). */
-static FL_CHILD_SIDE int primed_child(void *arg)
-{
-	fl_sys5(__NR_prctl, PR_SET_NAME, zcomm, 0, 0, 0);
-	return zygote_child(arg);
-}
-
 /* fl_job.hook in callback mode: the user's function, in the forked child. */
 static int run_callback(struct fl_job *job)
 {
@@ -487,28 +472,6 @@ int fl_zreq_lay_out(const struct zin *in)
 	return z ? 0 : -ENOMEM;
 }
 
-/* A primed child reports on REPORT_W and enters the program's main (the
- * image's hook) instead of exec'ing.  It keeps the dispositions the
- * program's own start gave the image (the caller's ignored ones, which its
- * image was keyed by, and its constructors' handlers), as the program
- * exec'd would have them at main. */
-static void primed_job(struct zjob *z, int report_w)
-{
-	z->job.flags = FL_JOB_SIGHAND_CLEARED;
-	z->have.ignored = z->req->state.ignored;
-	z->report_w = report_w;
-	z->job.hook = zenter;
-	z->job.hook_arg = z;
-}
-
-/* What no child of this zygote can be given: the caller's seccomp filters,
- * a timer slack of 0 (a real-time thread's, kept by a fork with
- * reset-on-fork: prctl takes 0 for "the default").  ZRESTART, or 0. */
-static int cannot_give(const struct zreq *q)
-{
-	return q->state.filters != self_filters || (q->state.slack == 0) != (self.slack == 0) ? ZRESTART : 0;
-}
-
 /* Makes the child a request asks for; fills the reply.  Returns the child's
  * pidfd in the zygote, or -1. */
 static int zygote_spawn(const struct zin *in, struct zreply *rep)
@@ -522,6 +485,14 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 	rep->step = FL_STEP_SPAWN;
 	if (!z)
 		goto out;
+	if (zenter) {
+		/* A primed child keeps the dispositions the program's own start
+		 * gave the image (the caller's ignored ones, which its image
+		 * was keyed by, and its constructors' handlers), as the
+		 * program exec'd would have them at main. */
+		z->job.flags = FL_JOB_SIGHAND_CLEARED;
+		z->have.ignored = q->state.ignored;
+	}
 	if (q->has_fn || zenter) {
 		/* Fork semantics: the child has its own copy of the zygote, so it
 		 * reports down a pipe (closed by exec, or by a primed child as it
@@ -530,10 +501,7 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 			ret = -errno;
 			goto out;
 		}
-		if (zenter)
-			primed_job(z, pipefd[1]);
-		else
-			z->report_w = pipefd[1];
+		z->report_w = pipefd[1];
 		z->job.hook = zenter ? zenter : run_callback;
 		z->job.hook_arg = z;
 	}
@@ -550,7 +518,7 @@ static int zygote_spawn(const struct zin *in, struct zreply *rep)
 			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
 		};
 
-		pid = fl_clone3(&ca, zenter ? primed_child : zygote_child, z);
+		pid = fl_clone3(&ca, zygote_child, z);
 	}
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
@@ -585,133 +553,6 @@ out:
 	return pidfd;
 }
 
-/* ---- a primed image's children, forked ahead ----------------------------------- */
-
-/* What the child forked ahead finds in its copy of the image. */
-static struct {
-	int image_sock;		/* the image's socket to the caller */
-	int sock, peer;		/* the child's own socketpair: the child keeps SOCK */
-	int taken;		/* an eventfd the child adds to once it took a request */
-} ahead = { -1, -1, -1, -1 };
-
-/*
- * Writes, while the child forked ahead waits, the pages it will write first
- * once the request comes: every first write to a page in a fork is a
- * copy-on-write fault, paid here
- * rather than on the spawn's way.  Its stack, the receive buffers, the top
- * of the heap, then what the image knows of its own (zwarm).
- */
-#define WARM_STACK (32 * 1024)
-#define WARM_HEAP (32 * 1024)
-
-static __attribute__((noinline)) void warm(void)
-{
-	volatile char stack[WARM_STACK];
-	char *heap = malloc(WARM_HEAP);
-
-	for (size_t i = 0; i < sizeof(stack); i += 4096)
-		stack[i] = 0;
-	for (size_t i = 0; i < 4 * 4096 && i < sizeof(inbuf); i += 4096)
-		((volatile char *)inbuf)[i] = 0;
-	for (size_t i = 0; i < sizeof(part); i += 4096)
-		((volatile char *)part)[i] = 0;
-	if (heap) {
-		memset(heap, 0, WARM_HEAP);
-		free(heap);
-	}
-	if (zwarm)
-		zwarm();
-}
-
-/* The child forked ahead (already the caller's child: CLONE_PARENT) waits
- * for its request, then goes on as a child made at the request would; it
- * reports on its own socket (child.c's slot, EOF at main). */
-static int ahead_main(void *arg)
-{
-	static struct zin in;
-	struct zjob *z = NULL;
-	uint64_t one = 1;
-	int err;
-
-	(void)arg;
-	/* What the caller's end of its socket sees EOF through must be the
-	 * caller's alone (and the image's through the caller's). */
-	fl_sys_close(ahead.image_sock);
-	fl_sys_close(ahead.peer);
-	fl_sys5(__NR_prctl, PR_SET_NAME, zcomm, 0, 0, 0);
-	warm();
-	if (fl_zreq_recv(ahead.sock, &in) < 0)
-		fl_sys_exit(0);		/* let go unused */
-	/* The image forks the next now.  An eventfd, not a pipe: a pipe's
-	 * wake-up is a sync one, which runs the image's fork on this CPU
-	 * ahead of this child. */
-	fl_sys_write(ahead.taken, &one, sizeof(one));
-	fl_sys_close(ahead.taken);
-	err = in.error ? in.error : cannot_give(in.req);
-	if (!err && !(z = zjob_build(&in)))
-		err = ENOMEM;
-	if (err) {
-		struct fl_slot slot = { err, FL_STEP_SPAWN };
-
-		fl_sys_write(ahead.sock, &slot, sizeof(slot));
-		fl_sys_exit(127);
-	}
-	primed_job(z, ahead.sock);
-	return zygote_child(z);
-}
-
-/*
- * Forks the next child ahead and sends the caller its struct zpark
- * (zygote.h), then waits until the child took a request or died (its
- * socket then tells the caller), or the caller hung up (the image ends).
- * 0, or -1 when no child could be forked: the caller was told to send the
- * request here instead.
- */
-static int fork_ahead(int sock)
-{
-	struct zpark park = { ZPARK, -1 };
-	int sv[2] = { -1, -1 }, pidfd = -1;
-	long pid = -1;
-
-	if (ahead.taken < 0)
-		ahead.taken = (int)fl_sys2(__NR_eventfd2, 0, EFD_CLOEXEC);
-	if (ahead.taken >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-		struct fl_clone_args ca = {
-			.flags = CLONE_PARENT | CLONE_PIDFD,
-			.pidfd = (uintptr_t)&pidfd,
-			.stack = (uintptr_t)zstack,
-			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
-		};
-
-		ahead.image_sock = sock;
-		ahead.sock = sv[1];
-		ahead.peer = sv[0];
-		pid = fl_clone3(&ca, ahead_main, NULL);
-		close(sv[1]);
-	}
-	park.pid = pid > 0 ? (int32_t)pid : -1;
-	{
-		int fds[2] = { sv[0], pidfd };
-
-		fl_zmsg_send(sock, &park, sizeof(park), fds, pid > 0 ? 2 : 0);
-	}
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (pid > 0) {
-		struct pollfd p[3] = { { ahead.taken, POLLIN, 0 }, { pidfd, POLLIN, 0 }, { sock, POLLRDHUP, 0 } };
-		uint64_t n;
-
-		while (poll(p, 3, -1) < 0 && errno == EINTR)
-			;
-		if (p[2].revents)
-			_exit(0);	/* the caller let go (zygote-client.c) */
-		if (p[0].revents && read(ahead.taken, &n, sizeof(n)) < 0)
-			_exit(1);
-		close(pidfd);
-	}
-	return pid > 0 ? 0 : -1;
-}
-
 /* ---- the loop ------------------------------------------------------------------- */
 
 static int grow(void *pp, uint32_t *cap, uint32_t need, size_t size)
@@ -737,6 +578,7 @@ static int grow(void *pp, uint32_t *cap, uint32_t need, size_t size)
  * broken socket. */
 static int recv_table(int sock, struct zin *in)
 {
+	static int32_t part[3 + 2 * FDS_PER_MSG + 1];
 	bool first = true;
 	int32_t last = -1;	/* the numbers ascend */
 
@@ -794,6 +636,7 @@ static int recv_table(int sock, struct zin *in)
 
 int fl_zreq_recv(int sock, struct zin *in)
 {
+	static char inbuf[INLINE_MAX + sizeof(struct zreq)];
 	const struct zreq *q = (const struct zreq *)inbuf;
 	int head_fd = -1, got;
 	long n = fl_zmsg_recv(sock, inbuf, sizeof(inbuf), &head_fd, 1, &got);
@@ -849,7 +692,7 @@ void fl_zreq_done(struct zin *in)
 }
 
 __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread,
-					      int (*enter)(struct fl_job *job), void (*warm_more)(void))
+					      int (*enter)(struct fl_job *job))
 {
 	static struct zin in;
 	uint64_t all = ~0ull;
@@ -864,13 +707,11 @@ __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != caller)
 		_exit(0);
-	/* Named, for ps and for tools that look at a process's children (a
-	 * primed image's children take the program's name back as they enter
-	 * main: the image is not the program running). */
+	/* Named, for ps and for tools that look at a process's children; a
+	 * primed image keeps the program's name, which its children show. */
 	zenter = enter;
-	zwarm = warm_more;
-	prctl(PR_GET_NAME, zcomm);
-	prctl(PR_SET_NAME, enter ? "forkless-image" : "forkless-zygote");
+	if (!enter)
+		prctl(PR_SET_NAME, "forkless-zygote");
 	/* No handler of the caller's ever runs here; the children get their
 	 * mask from the request. */
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, NULL);
@@ -893,12 +734,14 @@ __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_
 		struct zreply rep = { 0, FL_STEP_SPAWN, -1 };
 		int pidfd = -1;
 
-		if (enter && fork_ahead(sock) == 0)
-			continue;
 		if (fl_zreq_recv(sock, &in) < 0)
 			_exit(0);
-		if (!in.error)
-			in.error = cannot_give(in.req);
+		/* What no child of this zygote can be given: the caller's seccomp
+		 * filters, a timer slack of 0 (a real-time thread's, kept by a
+		 * fork with reset-on-fork: prctl takes 0 for "the default"). */
+		if (!in.error && (in.req->state.filters != self_filters ||
+				  (in.req->state.slack == 0) != (self.slack == 0)))
+			in.error = ZRESTART;
 		rep.error = in.error;
 		if (!in.error)
 			pidfd = zygote_spawn(&in, &rep);

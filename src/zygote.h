@@ -35,18 +35,6 @@
  *    request asked for one.
  * 1 and 2 are sent by a snapshot: a clone of the spawning thread without
  * CLONE_FILES or CLONE_FS (zygote-client.c).
- *
- * A primed image forks each child ahead of its request (the fork of a
- * program, page tables and first faults, is most of a primed spawn's cost,
- * and a child forked ahead pays it while the caller is still busy with the
- * last one).  So before each spawn the image sends a struct zpark with that
- * child's end of a socketpair of its own and the child's pidfd; 1 and 2 go
- * there, and the child answers there itself: struct fl_slot when it fails,
- * EOF once it enters main (or dies).  Only the child holds that end: a
- * child that dies parked or half way can never leave the caller waiting.
- * pid -1 with no fds: no child could be forked ahead (the process limit, no
- * memory); 1 to 3 then go to the image as to a zygote, which makes the
- * child at the request and so fails as a fork of that moment would.
  */
 
 struct zact {
@@ -99,13 +87,6 @@ struct zreply {
 	int32_t error, step, pid;
 };
 
-#define ZPARK 0x7a70726bu	/* "zprk" */
-
-struct zpark {
-	uint32_t magic;
-	int32_t pid;		/* the child forked ahead, or -1 */
-};
-
 /* One message with its fds: received into BUF/FDS (returns its length, 0 at
  * EOF, or -errno; -EMSGSIZE if data or fds were cut: those received are in
  * FDS), or sent (0 or -errno).  Raw syscalls: the snapshot sends. */
@@ -117,9 +98,6 @@ int fl_zmsg_send(int sock, const void *buf, size_t len, const int *fds, int nfds
  * reads the reply: 0 with *REP and *PIDFD (-1 if none came), or -errno;
  * -EPIPE or -ECONNRESET when the server is gone. */
 int fl_zreq_send(struct fl_job *job, int sock, struct zreply *rep, int *pidfd);
-/* The same to a child forked ahead, PID, on its own socket SOCK (a primed
- * image's, zygote.h): its answer in *REP.  -EPIPE when it died parked. */
-int fl_zreq_send_ahead(struct fl_job *job, int sock, pid_t pid, struct zreply *rep);
 /* The spawn's result from REP: CHILD filled (0), or JOB's slot filled and
  * the failed child reaped (-errno). */
 int fl_zreq_outcome(struct fl_job *job, fl_child *child, const struct zreply *rep, int pidfd);
@@ -153,10 +131,8 @@ int fl_zreq_lay_out(const struct zin *in);
  * The primed image (primed-image.c) is served by the same loop with ENTER
  * set: its children are forks of it that, once the state and the steps are
  * taken, call ENTER (which never returns) instead of exec'ing, and report on
- * job->report_fd as the callback's do (EOF: started).  They are forked
- * ahead of their requests (above), and WARM, if set, writes while one waits
- * the image's own pages that ENTER and main write first. */
+ * job->report_fd as the callback's do (EOF: started). */
 __attribute__((noreturn)) void fl_zygote_main(int sock, pid_t caller, bool main_thread,
-					      int (*enter)(struct fl_job *job), void (*warm)(void));
+					      int (*enter)(struct fl_job *job));
 
 #endif /* FL_ZYGOTE_H */
