@@ -57,6 +57,7 @@
 #define FL_PRIMED_IMAGES 8		/* live images at most */
 #define FL_PRIMED_ENTRIES 32		/* images and refusals remembered */
 #define READY_TIMEOUT_MS 10000		/* a program's start-up, under load */
+#define AGAIN_MAX 3			/* primings failed for a limit, then refused */
 
 extern char **environ;
 
@@ -76,6 +77,7 @@ static const char *const reasons[FL_PRIMED_NREASONS] = {
 	[FL_PRIMED_TEMPLATE] = "a template the engine cannot serve",
 	[FL_PRIMED_NOT_LISTED] = "not in FORKLESS_PRIMED",
 	[FL_PRIMED_NOT_FOUND] = "not found in PATH",
+	[FL_PRIMED_AGAIN] = "could not be primed now (a limit of the moment)",
 };
 
 /* ---- the key: what a program's start-up sees --------------------------------- */
@@ -202,6 +204,7 @@ struct image {
 	int refs;		/* spawns using it (not evicted meanwhile) */
 	uint64_t used;		/* for LRU */
 	unsigned long spawns;	/* children made, for FORKLESS_PRIMED_RENEW */
+	int again;		/* primings failed in a row for a limit of the moment */
 	char *path;
 	char **env;		/* the environment it started with */
 	struct key key;
@@ -257,6 +260,7 @@ static void clear_entry(struct image *im)
 	im->env = NULL;
 	im->files = NULL;
 	im->nfiles = 0;
+	im->again = 0;
 	set_state(im, FREE);
 }
 
@@ -403,7 +407,7 @@ static int refuse_file(const char *path)
 	bool interp = false;
 
 	if (fd < 0)
-		return FL_PRIMED_STATIC;
+		return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? FL_PRIMED_AGAIN : FL_PRIMED_STATIC;
 	if (fstat(fd, &st) < 0 || pread(fd, &eh, sizeof(eh), 0) < 2)
 		goto out;
 	if (!memcmp(&eh, "#!", 2)) {
@@ -582,10 +586,26 @@ static int wait_ready(struct image *im)
 	return 0;
 }
 
+/* Whether the image that sent no ready report was killed by a signal (a
+ * limit of the moment, RLIMIT_AS, a signal sent to it) rather than refusing
+ * or running on without our library. */
+static bool killed(const struct image *im)
+{
+	struct pollfd p = { im->pidfd, POLLIN, 0 };
+	siginfo_t si = { 0 };
+
+	if (im->pidfd < 0 || poll(&p, 1, 100) <= 0 ||
+	    waitid(P_PIDFD, (id_t)im->pidfd, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return false;
+	return si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+}
+
 /* Starts the image of IM (its path and environment) on the clone engine:
  * argv is the program's name alone (what its constructors see), fds 0-2
  * are /dev/null (a caller's pipe must not stay open for as long as the
- * image lives), the channel is fd 3.  0, or a FL_PRIMED_* reason. */
+ * image lives), the channel is fd 3, every signal is blocked.  0, or a
+ * FL_PRIMED_* reason (FL_PRIMED_AGAIN: a limit of the moment, not the
+ * program's). */
 static int prime(struct image *im, const char *argv0)
 {
 	const char *lib = primed_lib();
@@ -594,10 +614,12 @@ static int prime(struct image *im, const char *argv0)
 	fl_actions *acts;
 	fl_child child;
 	size_t n = 0;
-	int sv[2] = { -1, -1 }, reason = FL_PRIMED_NO_READY;
+	int sv[2] = { -1, -1 }, reason = FL_PRIMED_AGAIN;
+	sigset_t all;
 
 	if (!lib)
 		return FL_PRIMED_NO_LIB;
+	sigfillset(&all);
 	while (im->env[n])
 		n++;
 	envp = calloc(n + 3, sizeof(char *));
@@ -628,7 +650,10 @@ static int prime(struct image *im, const char *argv0)
 	    fl_act_open(acts, 1, "/dev/null", O_WRONLY, 0, 0) < 0 ||
 	    fl_act_open(acts, 2, "/dev/null", O_WRONLY, 0, 0) < 0 ||
 	    fl_act_dup2(acts, sv[1], FL_PRIMED_CHANNEL, 0) < 0 ||
-	    fl_act_closefrom(acts, FL_PRIMED_CHANNEL + 1, 0) < 0)
+	    fl_act_closefrom(acts, FL_PRIMED_CHANNEL + 1, 0) < 0 ||
+	    /* No signal sent to the caller's group kills it in its start
+	     * (each child gets the spawn's mask). */
+	    fl_act_sigmask(acts, &all, 0) < 0)
 		goto out;
 	/* The parent-death signal follows the thread that made the child: only
 	 * the main thread's ending is the caller's. */
@@ -643,6 +668,8 @@ static int prime(struct image *im, const char *argv0)
 	im->pid = child.pid;
 	im->pidfd = child.pidfd;
 	reason = wait_ready(im);
+	if (reason == FL_PRIMED_NO_READY && killed(im))
+		reason = FL_PRIMED_AGAIN;
 out:
 	if (sv[0] >= 0)
 		close(sv[0]);
@@ -770,14 +797,18 @@ int fl_engine_primed(struct fl_job *job, fl_child *child)
 				reason = prime(im, job->argv[0] ? job->argv[0] : path);
 			if (reason) {
 				stop_image(im);
-				set_state(im, REFUSED);
+				/* A limit of the moment is not the program's: asked
+				 * again next time, but not for ever. */
+				im->again = reason == FL_PRIMED_AGAIN ? im->again + 1 : 0;
+				set_state(im, reason == FL_PRIMED_AGAIN && im->again < AGAIN_MAX ? NEW : REFUSED);
 				im->reason = reason;
 			} else {
 				set_state(im, LIVE);
 				im->spawns = 0;
+				im->again = 0;
 			}
 		}
-		if (state_of(im) == REFUSED) {
+		if (state_of(im) != LIVE) {
 			reason = im->reason;
 			pthread_mutex_unlock(&im->lock);
 			release(im);

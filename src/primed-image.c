@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -452,8 +453,19 @@ static int close_on_exec(int keep)
 {
 	char buf[1024];
 	int dir = fl_sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0), closed;
+	struct rlimit was, room;
+	bool raised = false;
 	long n;
 
+	if (dir == -EMFILE && fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, NULL, &was) == 0 &&
+	    was.rlim_cur < was.rlim_max) {
+		/* The steps took the last number (exec needs none): room for
+		 * the listing, given back after. */
+		room = was;
+		room.rlim_cur++;
+		raised = fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, &room, NULL) == 0;
+		dir = fl_sys_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	}
 	if (dir < 0)
 		return dir;
 	do {
@@ -469,6 +481,8 @@ static int close_on_exec(int keep)
 			}
 	} while (closed && n == 0);
 	fl_sys_close(dir);
+	if (raised)
+		fl_sys4(__NR_prlimit64, 0, RLIMIT_NOFILE, &was, NULL);
 	return n < 0 ? (int)n : 0;
 }
 

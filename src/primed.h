@@ -35,6 +35,7 @@ enum {
 	FL_PRIMED_TEMPLATE,	/* a template the engine cannot serve (an fd, the /bin/sh retry) */
 	FL_PRIMED_NOT_LISTED,	/* not in FORKLESS_PRIMED */
 	FL_PRIMED_NOT_FOUND,	/* no runnable program in PATH */
+	FL_PRIMED_AGAIN,	/* no fd, memory or process for the image now */
 	FL_PRIMED_NREASONS
 };
 
