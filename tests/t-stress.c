@@ -40,10 +40,6 @@
 #define TEST_PRIMED 1	/* a runner ends its images before it counts fds */
 #include "util.h"
 
-/* The engine that made this thread's last posix_spawn child: libforkless's
- * own record (src/compat.c), linked in from the static library. */
-int fl_compat_engine_ran(void);
-
 /* ---- the runner ----------------------------------------------------------- */
 
 /* The spawn API a runner calls: glibc's names (the shim's under LD_PRELOAD)
@@ -242,35 +238,6 @@ static void *signaller(void *arg)
 	return NULL;
 }
 
-/* The processes running EXE that this process holds a pidfd of: an
- * engine's own (a primed image), not a child a spawn left behind. */
-static int held_by_pidfd(const char *exe)
-{
-	char path[320], target[4096];
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int held = 0;
-
-	while (d && (e = readdir(d))) {
-		ssize_t n;
-		pid_t pid;
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		n = readlink(path, target, sizeof(target) - 1);
-		target[n > 0 ? n : 0] = 0;
-		if (strcmp(target, "anon_inode:[pidfd]"))
-			continue;
-		pid = fl_pidfd_getpid(atoi(e->d_name));
-		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-		n = pid > 0 ? readlink(path, target, sizeof(target) - 1) : -1;
-		target[n > 0 ? n : 0] = 0;
-		held += n > 0 && !strcmp(target, exe);
-	}
-	if (d)
-		closedir(d);
-	return held;
-}
-
 static int env_int(const char *name, int dflt)
 {
 	const char *v = getenv(name);
@@ -351,7 +318,7 @@ static int runner(const char *engine_name, bool shim)
 		fds_before = fds_cold;
 	fds_after = fd_count();
 	zombie = has_zombie();
-	images = held_by_pidfd(helper);
+	images = pidfd_held_running(helper);
 	left = children_running(helper) - images;
 	for (int e = 0; e < 256; e++)
 		if (errnos[e] && elen < sizeof(errs) - 64)

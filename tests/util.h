@@ -125,6 +125,43 @@ static __attribute__((unused)) int children_running(const char *exe)
 	return left;
 }
 
+/* Processes running the program at EXE, a full path, of which this process
+ * holds a pidfd: an engine's own (a primed image, which children_running
+ * counts too), not a child a spawn left behind (spawned through the
+ * posix_spawn ABI, which gives no pidfd). */
+static __attribute__((unused)) int pidfd_held_running(const char *exe)
+{
+	char path[320], target[4096];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int held = 0;
+
+	while (d && (e = readdir(d))) {
+		ssize_t n;
+		pid_t pid;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = 0;
+		if (strcmp(target, "anon_inode:[pidfd]"))
+			continue;
+		pid = fl_pidfd_getpid(atoi(e->d_name));
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = pid > 0 ? readlink(path, target, sizeof(target) - 1) : -1;
+		target[n > 0 ? n : 0] = 0;
+		held += n > 0 && !strcmp(target, exe);
+	}
+	if (d)
+		closedir(d);
+	return held;
+}
+
+/* The engine that made this thread's last child of fl_posix_spawn or
+ * fl_pidfd_spawn (an engine may hand a spawn to another: the primed engine
+ * a program it refuses to the clone engine).  libforkless's own record
+ * (src/compat.c), not public: the tests link the static library. */
+int fl_compat_engine_ran(void);
+
 /* 1 unless FL_TEST_ENGINES (a comma-separated list of engine names, for a
  * run under valgrind or a debugger) is set and leaves ENGINE out.  The
  * primed engine only when named, or in a test that defines TEST_PRIMED
