@@ -228,10 +228,11 @@ static __attribute__((unused)) int state_spec(fl_spec **spec, int engine)
 /*
  * Spawns SPEC (a state_spec) with ARGS, with argv { helper, "state", FILE }:
  * the helper writes its state to FILE, which is read into OUT.  The child is
- * waited for; *STATUS gets its wait status.  Returns the spawn's result.
+ * waited for; *STATUS gets its wait status, *ENGINE (if not NULL) the engine
+ * that made it.  Returns the spawn's result.
  */
-static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn_args *args, char *out, size_t outlen,
-		     int *status, fl_report *report)
+static __attribute__((unused)) int run_state_engine(const fl_spec *spec, const fl_spawn_args *args, char *out,
+						    size_t outlen, int *status, fl_report *report, int *engine)
 {
 	char file[] = "/tmp/fl-state-XXXXXX", helper[4096];
 	char *argv[] = { build_path(helper, sizeof(helper), "tests/helper-state") ? helper : NULL,
@@ -249,6 +250,8 @@ static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn
 	close(fd);
 	a.argv = argv;
 	ret = spawn_exec(spec, &a, &child, report);
+	if (ret == 0 && engine)
+		*engine = child.engine;
 	if (ret == 0) {
 		fl_child_wait(&child, status);
 		fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -259,6 +262,12 @@ static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn
 	}
 	unlink(file);
 	return ret;
+}
+
+static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn_args *args, char *out, size_t outlen,
+		     int *status, fl_report *report)
+{
+	return run_state_engine(spec, args, out, outlen, status, report, NULL);
 }
 
 /* The value of "KEY=value" line KEY in a state dump, into VAL; NULL if absent. */
