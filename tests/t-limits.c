@@ -326,7 +326,7 @@ static long as_headroom = 64 * 1024;
 
 /* RLIMIT_AS just above the size: one worker per engine, so a crash is one
  * engine's, seen by the test rather than suffered.  ARG: the engine's index
- * in engines_list times 2, plus 1 to warm the engines first. */
+ * in engines_list times 2, plus 1 to warm that engine first. */
 static void as_worker(int fd, int arg)
 {
 	struct run list[FL_ENGINE_COUNT + 2];

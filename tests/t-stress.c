@@ -245,15 +245,21 @@ static int env_int(const char *name, int dflt)
 	return v && *v ? atoi(v) : dflt;
 }
 
-/* argv: "run" <engine> "shim"|"direct".  Prints the summary line. */
-static int runner(const char *engine_name, bool shim)
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+/* argv: "run" <engine> "shim"|"direct" ["cold"]: COLD, no spawn before the
+ * storm.  Prints the summary line. */
+static int runner(const char *engine_name, bool shim, bool cold)
 {
 	int threads = env_int("FL_STRESS_THREADS", 4), each = env_int("FL_STRESS_SPAWNS", 40);
-	pthread_t spawners[64], churners[4], sig;
+	pthread_t spawners[64], churners[4], sig, first;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t both;
 	Dl_info where = { 0 };
-	int fds_cold, fds_before, fds_after, warm = 1, zombie, left, images;
+	int fds_cold, fds_before, fds_after, warm = !cold, zombie, left, images;
 	char errs[1024] = "", exe[4096];
 	size_t elen = 0;
 
@@ -263,6 +269,13 @@ static int runner(const char *engine_name, bool shim)
 	alarm(env_int("FL_STRESS_TIMEOUT", 300));
 	if (setpgid(0, 0) < 0)
 		return 2;
+	/* glibc gives its signal 33 (SIGSETXID) a handler at the first
+	 * pthread_create, and glibc's posix_spawn leaves 32 and 33 ignored in
+	 * its children (make's recipes are): without a first thread now, the
+	 * ignored signals, which key the primed engine's images, would change
+	 * between the spawn before the storm and the others. */
+	pthread_create(&first, NULL, nothing, NULL);
+	pthread_join(first, NULL);
 	/* Only the fds made here: the leak checks then know every one.  No
 	 * stdin: the churn's fds take number 0 too, below the closefrom bound,
 	 * where a close-on-exec one must still not reach a child. */
@@ -291,14 +304,16 @@ static int runner(const char *engine_name, bool shim)
 	sa.sa_flags = 0;
 	sigaction(SIGUSR2, &sa, NULL);
 
-	/* One spawn first, alone: the engine's own fds (a zygote's socket) are
-	 * then made before the fds are counted.  The primed engine's images are
-	 * ended before the last count, so its count is the one from before its
-	 * first image; but the shim's images (its own copy of the library)
-	 * live as long as the runner: their fds stay counted, and they are
-	 * told from children left running by the pidfds held of them. */
+	/* One spawn first, alone (unless COLD): the engine's own fds (a
+	 * zygote's socket) are then made before the fds are counted.  The
+	 * primed engine's images are ended before the last count, so its count
+	 * is the one from before its first image; but the shim's images (its
+	 * own copy of the library) live as long as the runner: their fds stay
+	 * counted, and they are told from children left running by the pidfds
+	 * held of them. */
 	fds_cold = fd_count();
-	spawner(&warm);
+	if (warm)
+		spawner(&warm);
 	fds_before = fd_count();
 	for (int i = 0; i < 4; i++)
 		pthread_create(&churners[i], NULL, churner, (void *)(uintptr_t)(i + 1));
@@ -327,7 +342,7 @@ static int runner(const char *engine_name, bool shim)
 	printf("calls=%d spawned=%d failed=%d exit0=%d reported=%d cx_leaks=%d plain_leaks=%d zombie=%d left=%d "
 	       "images=%d by_engine=%d fds_before=%d fds_after=%d shim=%d bad_status=%#x signals=%ld handled=%ld "
 	       "errnos=%s\n",
-	       1 + threads * each, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, images, by_engine, fds_before,
+	       warm + threads * each, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, images, by_engine, fds_before,
 	       fds_after, where.dli_fname && strstr(where.dli_fname, "libforkless-preload") != NULL, bad_status,
 	       signals_sent, handled, *errs ? errs : "-");
 	if (*first_leak)
@@ -371,10 +386,10 @@ static void read_trace(const char *path, const char *engine, struct traced *t)
 		fclose(f);
 }
 
-static void run_one(const char *self, const char *engine, bool shim)
+static void run_one(const char *self, const char *engine, bool shim, bool cold)
 {
 	char line[4096] = "", leak[4096] = "", shim_path[4096], trace[64];
-	const char *form = shim ? "shim" : "fl_posix_spawn";
+	const char *form = shim ? "shim" : cold ? "fl_posix_spawn, no spawn before the storm" : "fl_posix_spawn";
 	bool primed = !strcmp(engine, "primed");
 	struct summary s = { 0 };
 	struct traced t = { 0 };
@@ -398,7 +413,7 @@ static void run_one(const char *self, const char *engine, bool shim)
 		 * engines' runs stay as they were: no trace file opened). */
 		if (primed)
 			setenv("FORKLESS_TRACE", trace, 1);
-		execl(self, self, "run", engine, shim ? "shim" : "direct", (char *)NULL);
+		execl(self, self, "run", engine, shim ? "shim" : "direct", cold ? "cold" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	f = fdopen(fd, "r");
@@ -430,14 +445,29 @@ static void run_one(const char *self, const char *engine, bool shim)
 		ok(s.shim, "%s/%s: posix_spawn is the preload shim's", engine, form);
 	if (primed) {
 		int made = shim ? t.by_engine : s.by_engine;
+		/* A known defect: the image is the caller's child, in its process
+		 * group, and until it parks (signals blocked) it has the priming
+		 * thread's mask and default dispositions for what the caller
+		 * catches, so a signal to the group kills it in its start-up; the
+		 * engine then remembers the program as refused. */
+		const char *why = cold ? "an image primed while signals reach the caller's process group dies before "
+					 "it parks, and its program is then remembered as refused (engine-primed.c prime)"
+				       : NULL;
 
 		/* A pass on children the clone engine made would say nothing of
 		 * the primed engine. */
-		ok(made == s.spawned && s.spawned > 0,
-		   "%s/%s: the primed engine made every child (%d of %d, by %s)", engine, form, made, s.spawned,
-		   shim ? "the shim's trace" : "the engine recorded");
-		ok(t.refused == 0, "%s/%s: no spawn was refused and handed to the clone engine (%d: %s)", engine,
-		   form, t.refused, t.refused ? t.first_refusal : "-");
+		if (why) {
+			todo(made == s.spawned && s.spawned > 0, why, "%s/%s: the primed engine made every child (%d of %d)",
+			     engine, form, made, s.spawned);
+			todo(t.refused == 0, why, "%s/%s: no spawn was refused and handed to the clone engine (%d: %s)",
+			     engine, form, t.refused, t.refused ? t.first_refusal : "-");
+		} else {
+			ok(made == s.spawned && s.spawned > 0,
+			   "%s/%s: the primed engine made every child (%d of %d, by %s)", engine, form, made, s.spawned,
+			   shim ? "the shim's trace" : "the engine recorded");
+			ok(t.refused == 0, "%s/%s: no spawn was refused and handed to the clone engine (%d: %s)", engine,
+			   form, t.refused, t.refused ? t.first_refusal : "-");
+		}
 	}
 	ok(s.failed == 0, "%s/%s: every spawn returned 0 (%d failed: %s)", engine, form, s.failed,
 	   s.errnos);
@@ -462,8 +492,8 @@ int main(int argc, char **argv)
 	char self[4096];
 	bool shim_usable = !TEST_TSAN;
 
-	if (argc == 4 && !strcmp(argv[1], "run"))
-		return runner(argv[2], !strcmp(argv[3], "shim"));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "run"))
+		return runner(argv[2], !strcmp(argv[3], "shim"), argc == 5 && !strcmp(argv[4], "cold"));
 #if defined(__SANITIZE_ADDRESS__)
 	shim_usable = false;
 #endif
@@ -476,12 +506,15 @@ int main(int argc, char **argv)
 
 		if (fl_engine_supported(e) < 0 || !engine_wanted(e))
 			continue;
-		run_one(self, fl_engine_name(e), false);
+		run_one(self, fl_engine_name(e), false, false);
 		if (!shim_usable || access(build_path(shim, sizeof(shim), "libforkless-preload.so"), R_OK) < 0)
 			skip("no uninstrumented preload shim in this build", "%s/shim: the scenario under the shim",
 			     fl_engine_name(e));
 		else
-			run_one(self, fl_engine_name(e), true);
+			run_one(self, fl_engine_name(e), true, false);
+		/* The primed engine's first image primed under the storm. */
+		if (e == FL_ENGINE_PRIMED)
+			run_one(self, fl_engine_name(e), false, true);
 	}
 	return done();
 }
