@@ -29,7 +29,7 @@ PRIMED_OBJ := $(LIB_SRC:src/%.c=$(B)/obj-primed/%.o) $(PRIMED_SRC:src/%.c=$(B)/o
 TEST_SRC := $(wildcard tests/t-*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SCRIPTS := $(wildcard tests/t-*.sh)
-HELPERS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/helper-*.c))
+HELPERS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/helper-*.c)) $(B)/tests/helper-fds-dyn
 TOOLS_SRC := $(filter-out tools/firstinsn.c,$(wildcard tools/*.c))
 
 SONAME   := libforkless.so.$(SOMAJOR)
@@ -97,6 +97,12 @@ $(B)/tests/helper-primed: tests/helper-primed.c | $(B)/tests
 # or shared libc opens anything in the child before it lists its fds.
 $(B)/tests/helper-fds: tests/helper-fds.c | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# Its dynamically linked twin, for the primed engine, which refuses a static
+# program: the loader's own fds are closed before main, so the listing is
+# the same.  Never instrumented, as helper-primed.
+$(B)/tests/helper-fds-dyn: tests/helper-fds.c | $(B)/tests
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -o $@ $<
 
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libforkless.a | $(B)/tests
 	$(CC) $(CFLAGS) $(WARN) -Iinclude -Itests -D_GNU_SOURCE -pthread $(SAN) -o $@ $< $(B)/libforkless.a

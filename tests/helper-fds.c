@@ -2,7 +2,9 @@
 /*
  * The stress and limit tests' child, built -static (no loader, no libc.so:
  * nothing of the caller's environment or of the dynamic linker opens fds in
- * it).  Writes one line per open fd to fd 1, "<fd> <target>", then "end",
+ * it); and dynamically linked as helper-fds-dyn for the primed engine, which
+ * refuses static programs (the loader closes the files it opened before
+ * main, and the tests give it an empty environment).  Writes one line per open fd to fd 1, "<fd> <target>", then "end",
  * and exits 0; exits 1 if it cannot list.  Signals it was given blocked stay
  * blocked: a signal that kills it before "end" shows as a missing report.
  * With the argument "exit" it only exits 0 (a child that must run with no fd

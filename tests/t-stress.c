@@ -12,6 +12,12 @@
  * writes the TAP lines, and a runner that crashes or hangs is a failed check
  * rather than a lost test.
  *
+ * The primed engine refuses a static program, so its runners spawn
+ * helper-fds-dyn, the same helper dynamically linked, and check that the
+ * primed engine made every child rather than handing it to the clone engine:
+ * by the engine libforkless records per spawn (fl_posix_spawn), by
+ * FORKLESS_TRACE's lines (the shim), and no refusal traced.
+ *
  * In a runner: FL_STRESS_THREADS threads (4) each spawn FL_STRESS_SPAWNS
  * times (40) tests/helper-fds with POSIX_SPAWN_SETSIGMASK = {SIGUSR1,
  * SIGUSR2}, a dup2 of a pipe onto fd 1 and addclosefrom_np(3); 4 threads
@@ -31,6 +37,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#define TEST_PRIMED 1	/* a runner ends its images before it counts fds */
 #include "util.h"
 
 /* ---- the runner ----------------------------------------------------------- */
@@ -68,7 +75,7 @@ static atomic_int stop;
 static atomic_long signals_sent, handled;
 
 /* What the spawning threads saw, summed. */
-static atomic_int spawned, failed, exit0, reported, cx_leaks, plain_leaks;
+static atomic_int spawned, failed, exit0, reported, cx_leaks, plain_leaks, by_engine;
 static atomic_int errnos[256];
 static atomic_uint bad_status;	/* the first wait status that was not exit 0 */
 static char first_leak[256];
@@ -161,6 +168,8 @@ static void *spawner(void *arg)
 			continue;
 		}
 		atomic_fetch_add(&spawned, 1);
+		if (run_engine && fl_compat_engine_ran() == run_engine)
+			atomic_fetch_add(&by_engine, 1);
 		do
 			w = waitpid(pid, &status, 0);
 		while (w < 0 && errno == EINTR);
@@ -236,15 +245,21 @@ static int env_int(const char *name, int dflt)
 	return v && *v ? atoi(v) : dflt;
 }
 
-/* argv: "run" <engine> "shim"|"direct".  Prints the summary line. */
-static int runner(const char *engine_name, bool shim)
+static void *nothing(void *arg)
+{
+	return arg;
+}
+
+/* argv: "run" <engine> "shim"|"direct" ["cold"]: COLD, no spawn before the
+ * storm.  Prints the summary line. */
+static int runner(const char *engine_name, bool shim, bool cold)
 {
 	int threads = env_int("FL_STRESS_THREADS", 4), each = env_int("FL_STRESS_SPAWNS", 40);
-	pthread_t spawners[64], churners[4], sig;
+	pthread_t spawners[64], churners[4], sig, first;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t both;
 	Dl_info where = { 0 };
-	int fds_before, fds_after, warm = 1, zombie, left;
+	int fds_cold, fds_before, fds_after, warm = !cold, zombie, left, images;
 	char errs[1024] = "", exe[4096];
 	size_t elen = 0;
 
@@ -254,6 +269,13 @@ static int runner(const char *engine_name, bool shim)
 	alarm(env_int("FL_STRESS_TIMEOUT", 300));
 	if (setpgid(0, 0) < 0)
 		return 2;
+	/* glibc gives its signal 33 (SIGSETXID) a handler at the first
+	 * pthread_create, and glibc's posix_spawn leaves 32 and 33 ignored in
+	 * its children (make's recipes are): without a first thread now, the
+	 * ignored signals, which key the primed engine's images, would change
+	 * between the spawn before the storm and the others. */
+	pthread_create(&first, NULL, nothing, NULL);
+	pthread_join(first, NULL);
 	/* Only the fds made here: the leak checks then know every one.  No
 	 * stdin: the churn's fds take number 0 too, below the closefrom bound,
 	 * where a close-on-exec one must still not reach a child. */
@@ -263,7 +285,9 @@ static int runner(const char *engine_name, bool shim)
 		strcpy(stderr_target, "(none)");
 	api = shim ? &glibc_api : &fl_api;
 	run_engine = shim ? 0 : fl_engine_from_name(engine_name);
-	if (!realpath(build_path(exe, sizeof(exe), "tests/helper-fds"), helper))
+	if (!realpath(build_path(exe, sizeof(exe),
+				 strcmp(engine_name, "primed") ? "tests/helper-fds" : "tests/helper-fds-dyn"),
+		      helper))
 		return 2;
 	snprintf(cx_file, sizeof(cx_file), "/tmp/fl-stress-cx-%d", (int)getpid());
 	snprintf(plain_file, sizeof(plain_file), "/tmp/fl-stress-plain-%d", (int)getpid());
@@ -280,9 +304,16 @@ static int runner(const char *engine_name, bool shim)
 	sa.sa_flags = 0;
 	sigaction(SIGUSR2, &sa, NULL);
 
-	/* One spawn first, alone: the engine's own fds (a zygote's socket) are
-	 * then made before the fds are counted. */
-	spawner(&warm);
+	/* One spawn first, alone (unless COLD): the engine's own fds (a
+	 * zygote's socket) are then made before the fds are counted.  The
+	 * primed engine's images are ended before the last count, so its count
+	 * is the one from before its first image; but the shim's images (its
+	 * own copy of the library) live as long as the runner: their fds stay
+	 * counted, and they are told from children left running by the pidfds
+	 * held of them. */
+	fds_cold = fd_count();
+	if (warm)
+		spawner(&warm);
 	fds_before = fd_count();
 	for (int i = 0; i < 4; i++)
 		pthread_create(&churners[i], NULL, churner, (void *)(uintptr_t)(i + 1));
@@ -297,16 +328,21 @@ static int runner(const char *engine_name, bool shim)
 	pthread_join(sig, NULL);
 	unlink(cx_file);
 	unlink(plain_file);
+	fl_primed_stop();
+	if (!strcmp(engine_name, "primed") && !shim)
+		fds_before = fds_cold;
 	fds_after = fd_count();
 	zombie = has_zombie();
-	left = children_running(helper);
+	images = pidfd_held_running(helper);
+	left = children_running(helper) - images;
 	for (int e = 0; e < 256; e++)
 		if (errnos[e] && elen < sizeof(errs) - 64)
 			elen += snprintf(errs + elen, sizeof(errs) - elen, "%s%s:%d", elen ? "," : "", strerrorname_np(e) ? strerrorname_np(e) : "?",
 					 errnos[e]);
 	printf("calls=%d spawned=%d failed=%d exit0=%d reported=%d cx_leaks=%d plain_leaks=%d zombie=%d left=%d "
-	       "fds_before=%d fds_after=%d shim=%d bad_status=%#x signals=%ld handled=%ld errnos=%s\n",
-	       1 + threads * each, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, fds_before,
+	       "images=%d by_engine=%d fds_before=%d fds_after=%d shim=%d bad_status=%#x signals=%ld handled=%ld "
+	       "errnos=%s\n",
+	       warm + threads * each, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, images, by_engine, fds_before,
 	       fds_after, where.dli_fname && strstr(where.dli_fname, "libforkless-preload") != NULL, bad_status,
 	       signals_sent, handled, *errs ? errs : "-");
 	if (*first_leak)
@@ -318,22 +354,52 @@ static int runner(const char *engine_name, bool shim)
 /* ---- the TAP side --------------------------------------------------------- */
 
 struct summary {
-	int calls, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, fds_before, fds_after,
-		shim;
+	int calls, spawned, failed, exit0, reported, cx_leaks, plain_leaks, zombie, left, images, by_engine,
+		fds_before, fds_after, shim;
 	unsigned bad_status;
 	long signals, handled;
 	char errnos[1024], first_leak[300];
 };
 
-static void run_one(const char *self, const char *engine, bool shim)
+/* What the runner's FORKLESS_TRACE file says: the spawns the shim traced
+ * as made by ENGINE, the primed engine's refusals, and the first of those. */
+struct traced {
+	int by_engine, refused;
+	char first_refusal[300];
+};
+
+static void read_trace(const char *path, const char *engine, struct traced *t)
 {
-	char line[4096] = "", leak[4096] = "", shim_path[4096];
-	const char *form = shim ? "shim" : "fl_posix_spawn";
+	char line[4096], want[64];
+	FILE *f = fopen(path, "re");
+
+	snprintf(want, sizeof(want), " engine=%s\n", engine);
+	while (f && fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+
+		if (!strncmp(line, "forkless-preload: ", 18) && n > strlen(want) && !strcmp(line + n - strlen(want), want))
+			t->by_engine++;
+		else if (!strncmp(line, "forkless-primed: ", 17) && !t->refused++)
+			snprintf(t->first_refusal, sizeof(t->first_refusal), "%s", strtok(line, "\n"));
+	}
+	if (f)
+		fclose(f);
+}
+
+static void run_one(const char *self, const char *engine, bool shim, bool cold)
+{
+	char line[4096] = "", leak[4096] = "", shim_path[4096], trace[64];
+	const char *form = shim ? "shim" : cold ? "fl_posix_spawn, no spawn before the storm" : "fl_posix_spawn";
+	bool primed = !strcmp(engine, "primed");
 	struct summary s = { 0 };
+	struct traced t = { 0 };
 	int fd, status = -1, parsed = 0;
-	pid_t pid = fork_piped(&fd);
+	pid_t pid;
 	FILE *f;
 
+	snprintf(trace, sizeof(trace), "/tmp/fl-stress-trace-%d", (int)getpid());
+	unlink(trace);
+	pid = fork_piped(&fd);
 	if (pid < 0)
 		return;
 	if (pid == 0) {
@@ -343,7 +409,11 @@ static void run_one(const char *self, const char *engine, bool shim)
 			setenv("LD_PRELOAD", build_path(shim_path, sizeof(shim_path), "libforkless-preload.so"), 1);
 			setenv("FORKLESS_ENGINE", engine, 1);
 		}
-		execl(self, self, "run", engine, shim ? "shim" : "direct", (char *)NULL);
+		/* Where the primed engine's children come from (the other
+		 * engines' runs stay as they were: no trace file opened). */
+		if (primed)
+			setenv("FORKLESS_TRACE", trace, 1);
+		execl(self, self, "run", engine, shim ? "shim" : "direct", cold ? "cold" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	f = fdopen(fd, "r");
@@ -351,24 +421,54 @@ static void run_one(const char *self, const char *engine, bool shim)
 		if (!strncmp(line, "calls=", 6))
 			parsed = sscanf(line,
 					"calls=%d spawned=%d failed=%d exit0=%d reported=%d cx_leaks=%d plain_leaks=%d "
-					"zombie=%d left=%d fds_before=%d fds_after=%d shim=%d bad_status=%x signals=%ld "
-					"handled=%ld errnos=%1023s",
+					"zombie=%d left=%d images=%d by_engine=%d fds_before=%d fds_after=%d shim=%d bad_status=%x "
+					"signals=%ld handled=%ld errnos=%1023s",
 					&s.calls, &s.spawned, &s.failed, &s.exit0, &s.reported, &s.cx_leaks, &s.plain_leaks,
-					&s.zombie, &s.left, &s.fds_before, &s.fds_after, &s.shim, &s.bad_status, &s.signals,
-					&s.handled, s.errnos);
+					&s.zombie, &s.left, &s.images, &s.by_engine, &s.fds_before, &s.fds_after, &s.shim, &s.bad_status,
+					&s.signals, &s.handled, s.errnos);
 		else if (!strncmp(line, "first_leak=", 11))
 			snprintf(leak, sizeof(leak), "%s", line + 11);
 	}
 	if (f)
 		fclose(f);
 	waitpid(pid, &status, 0);
-	if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && parsed == 16,
+	read_trace(trace, engine, &t);
+	unlink(trace);
+	if (!ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && parsed == 18,
 		"%s/%s: the runner ran to its end (wait status %#x)", engine, form, status))
 		return;
 	diag("%s/%s: %d calls, %ld signals sent, %ld handled by spawning threads", engine, form, s.calls, s.signals,
 	     s.handled);
+	if (primed)
+		diag("%s/%s: %d image(s) still running at the end", engine, form, s.images);
 	if (shim)
 		ok(s.shim, "%s/%s: posix_spawn is the preload shim's", engine, form);
+	if (primed) {
+		int made = shim ? t.by_engine : s.by_engine;
+		/* A known defect: the image is the caller's child, in its process
+		 * group, and until it parks (signals blocked) it has the priming
+		 * thread's mask and default dispositions for what the caller
+		 * catches, so a signal to the group kills it in its start-up; the
+		 * engine then remembers the program as refused. */
+		const char *why = cold ? "an image primed while signals reach the caller's process group dies before "
+					 "it parks, and its program is then remembered as refused (engine-primed.c prime)"
+				       : NULL;
+
+		/* A pass on children the clone engine made would say nothing of
+		 * the primed engine. */
+		if (why) {
+			todo(made == s.spawned && s.spawned > 0, why, "%s/%s: the primed engine made every child (%d of %d)",
+			     engine, form, made, s.spawned);
+			todo(t.refused == 0, why, "%s/%s: no spawn was refused and handed to the clone engine (%d: %s)",
+			     engine, form, t.refused, t.refused ? t.first_refusal : "-");
+		} else {
+			ok(made == s.spawned && s.spawned > 0,
+			   "%s/%s: the primed engine made every child (%d of %d, by %s)", engine, form, made, s.spawned,
+			   shim ? "the shim's trace" : "the engine recorded");
+			ok(t.refused == 0, "%s/%s: no spawn was refused and handed to the clone engine (%d: %s)", engine,
+			   form, t.refused, t.refused ? t.first_refusal : "-");
+		}
+	}
 	ok(s.failed == 0, "%s/%s: every spawn returned 0 (%d failed: %s)", engine, form, s.failed,
 	   s.errnos);
 	ok(s.exit0 == s.spawned, "%s/%s: every child exited 0 (%d of %d; first other status %#x)",
@@ -392,8 +492,8 @@ int main(int argc, char **argv)
 	char self[4096];
 	bool shim_usable = !TEST_TSAN;
 
-	if (argc == 4 && !strcmp(argv[1], "run"))
-		return runner(argv[2], !strcmp(argv[3], "shim"));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "run"))
+		return runner(argv[2], !strcmp(argv[3], "shim"), argc == 5 && !strcmp(argv[4], "cold"));
 #if defined(__SANITIZE_ADDRESS__)
 	shim_usable = false;
 #endif
@@ -406,12 +506,15 @@ int main(int argc, char **argv)
 
 		if (fl_engine_supported(e) < 0 || !engine_wanted(e))
 			continue;
-		run_one(self, fl_engine_name(e), false);
+		run_one(self, fl_engine_name(e), false, false);
 		if (!shim_usable || access(build_path(shim, sizeof(shim), "libforkless-preload.so"), R_OK) < 0)
 			skip("no uninstrumented preload shim in this build", "%s/shim: the scenario under the shim",
 			     fl_engine_name(e));
 		else
-			run_one(self, fl_engine_name(e), true);
+			run_one(self, fl_engine_name(e), true, false);
+		/* The primed engine's first image primed under the storm. */
+		if (e == FL_ENGINE_PRIMED)
+			run_one(self, fl_engine_name(e), false, true);
 	}
 	return done();
 }

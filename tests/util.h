@@ -125,6 +125,43 @@ static __attribute__((unused)) int children_running(const char *exe)
 	return left;
 }
 
+/* Processes running the program at EXE, a full path, of which this process
+ * holds a pidfd: an engine's own (a primed image, which children_running
+ * counts too), not a child a spawn left behind (spawned through the
+ * posix_spawn ABI, which gives no pidfd). */
+static __attribute__((unused)) int pidfd_held_running(const char *exe)
+{
+	char path[320], target[4096];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int held = 0;
+
+	while (d && (e = readdir(d))) {
+		ssize_t n;
+		pid_t pid;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = 0;
+		if (strcmp(target, "anon_inode:[pidfd]"))
+			continue;
+		pid = fl_pidfd_getpid(atoi(e->d_name));
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = pid > 0 ? readlink(path, target, sizeof(target) - 1) : -1;
+		target[n > 0 ? n : 0] = 0;
+		held += n > 0 && !strcmp(target, exe);
+	}
+	if (d)
+		closedir(d);
+	return held;
+}
+
+/* The engine that made this thread's last child of fl_posix_spawn or
+ * fl_pidfd_spawn (an engine may hand a spawn to another: the primed engine
+ * a program it refuses to the clone engine).  libforkless's own record
+ * (src/compat.c), not public: the tests link the static library. */
+int fl_compat_engine_ran(void);
+
 /* 1 unless FL_TEST_ENGINES (a comma-separated list of engine names, for a
  * run under valgrind or a debugger) is set and leaves ENGINE out.  The
  * primed engine only when named, or in a test that defines TEST_PRIMED
@@ -191,10 +228,11 @@ static __attribute__((unused)) int state_spec(fl_spec **spec, int engine)
 /*
  * Spawns SPEC (a state_spec) with ARGS, with argv { helper, "state", FILE }:
  * the helper writes its state to FILE, which is read into OUT.  The child is
- * waited for; *STATUS gets its wait status.  Returns the spawn's result.
+ * waited for; *STATUS gets its wait status, *ENGINE (if not NULL) the engine
+ * that made it.  Returns the spawn's result.
  */
-static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn_args *args, char *out, size_t outlen,
-		     int *status, fl_report *report)
+static __attribute__((unused)) int run_state_engine(const fl_spec *spec, const fl_spawn_args *args, char *out,
+						    size_t outlen, int *status, fl_report *report, int *engine)
 {
 	char file[] = "/tmp/fl-state-XXXXXX", helper[4096];
 	char *argv[] = { build_path(helper, sizeof(helper), "tests/helper-state") ? helper : NULL,
@@ -212,6 +250,8 @@ static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn
 	close(fd);
 	a.argv = argv;
 	ret = spawn_exec(spec, &a, &child, report);
+	if (ret == 0 && engine)
+		*engine = child.engine;
 	if (ret == 0) {
 		fl_child_wait(&child, status);
 		fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -222,6 +262,12 @@ static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn
 	}
 	unlink(file);
 	return ret;
+}
+
+static __attribute__((unused)) int run_state(const fl_spec *spec, const fl_spawn_args *args, char *out, size_t outlen,
+		     int *status, fl_report *report)
+{
+	return run_state_engine(spec, args, out, outlen, status, report, NULL);
 }
 
 /* The value of "KEY=value" line KEY in a state dump, into VAL; NULL if absent. */
