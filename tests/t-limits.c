@@ -574,10 +574,11 @@ static void test_primed_retry(bool as)
 	   limit, t.first.ret, t.first.status, t.glibc.ret, t.glibc.status);
 	ok(t.later.ret == 0 && t.later.status == 0, "primed, the limit lifted: the next spawn runs (%d, status %#x)",
 	   t.later.ret, t.later.status);
-	todo(t.later.ran == FL_ENGINE_PRIMED,
-	     "a priming failed for the caller's limit of the moment is remembered as the program's refusal (engine-primed.c)",
-	     "primed, after a first spawn at %s, the limit lifted: the primed engine makes the child (%s did)", limit,
-	     fl_engine_name(t.later.ran));
+	/* A priming failed for the caller's limit of the moment is not the
+	 * program's refusal. */
+	ok(t.later.ran == FL_ENGINE_PRIMED,
+	   "primed, after a first spawn at %s, the limit lifted: the primed engine makes the child (%s did)", limit,
+	   fl_engine_name(t.later.ran));
 	ok(t.later.clean, "primed, after a first spawn at %s: no fd leaked, no child left", limit);
 }
 
@@ -621,15 +622,7 @@ static void report(const struct rec *r, const struct rec *glibc)
 		 "%s: %s: as glibc, or an allowed clean failure (add %d, spawn %d %s, status %#x; glibc: spawn %d, status %#x)",
 		 E, what, r->add, r->ret, strerror(r->ret), r->status, glibc ? glibc->ret : -1,
 		 glibc ? glibc->status : -1);
-	/* A known defect: the primed child closes its close-on-exec fds as
-	 * exec would, through a listing of /proc/self/fd, which needs an fd;
-	 * when the spawn's actions took the last one it has none, and the
-	 * spawn fails where exec needs no fd. */
-	if (!same && !allowed && r->engine == FL_ENGINE_PRIMED && r->kase < NOFILE_CASES && r->ret == EMFILE &&
-	    glibc->ret == 0)
-		todo(0, "the primed child's close-on-exec pass needs a free fd (primed-image.c close_on_exec)", "%s", line);
-	else
-		ok(same || allowed, "%s", line);
+	ok(same || allowed, "%s", line);
 	ok(r->clean, "%s: %s: no fd leaked, no child left", E, what);
 }
 
