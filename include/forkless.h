@@ -124,6 +124,7 @@ typedef struct fl_spec fl_spec;
 
 /* Flags of fl_spec_set_flags. */
 #define FL_SPEC_ENOEXEC_SH	(1u << 0)	/* retry an ENOEXEC failure with /bin/sh, as execvp does */
+#define FL_SPEC_NO_PIDFD	(1u << 2)	/* no pidfd in the child handle: handled by pid */
 
 /* A new, empty template in *OUT.  Returns 0, or -ENOMEM. */
 int fl_spec_new(fl_spec **out);

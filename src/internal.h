@@ -76,9 +76,6 @@ struct fl_spec {
  * posix_spawn (symbol version GLIBC_2.2.5), which gives sh the name as the
  * caller passed it (not the PATH entry found) and reports sh's own exec error. */
 #define FL_SPEC_SH_AS_GIVEN	(1u << 31)
-/* Internal, for posix_spawn callers, who reap by pid: no pidfd (one fd and a
- * close fewer per spawn). */
-#define FL_SPEC_NO_PIDFD	(1u << 30)
 
 /* A NULL-terminated copy of V in one allocation (pointers, then strings)
  * in *OUT, for free().  0 or -ENOMEM. */

@@ -236,7 +236,7 @@ FL_API int fl_spec_set_envp(fl_spec *spec, char *const envp[])
 
 FL_API int fl_spec_set_flags(fl_spec *spec, unsigned flags)
 {
-	if (!spec || (flags & ~(FL_SPEC_ENOEXEC_SH | FL_SPEC_EXEC_FD)))
+	if (!spec || (flags & ~(FL_SPEC_ENOEXEC_SH | FL_SPEC_EXEC_FD | FL_SPEC_NO_PIDFD)))
 		return -EINVAL;
 	spec->flags = flags;
 	return 0;

@@ -4,7 +4,8 @@
  * and signals, fl_child_trywait (0 while the child runs, 1 once reaped),
  * fl_child_kill through the pidfd, fl_child_fd polling readable at exit,
  * fl_child_wait interrupted by a signal (-EINTR, the child still waitable),
- * fl_child_release (the caller reaps), and -ECHILD / -ESRCH once reaped.
+ * fl_child_release (the caller reaps), and -ECHILD / -ESRCH once reaped;
+ * the same by pid with FL_SPEC_NO_PIDFD.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -153,6 +154,34 @@ static void test_release(int e)
 	check_clean(E, fds);
 }
 
+/* FL_SPEC_NO_PIDFD: a handle without a pidfd, handled by pid throughout. */
+static void test_no_pidfd(int e)
+{
+	const char *E = fl_engine_name(e);
+	char *argv[] = { (char *)helper_path(), (char *)"sleep", (char *)"30", NULL };
+	fl_spec *spec;
+	fl_report rep;
+	fl_child child;
+	int fds = fd_count(), status = -1, ret;
+
+	state_spec(&spec, e);
+	ok(fl_spec_set_flags(spec, FL_SPEC_NO_PIDFD) == 0, "%s: FL_SPEC_NO_PIDFD taken", E);
+	ret = spawn_exec(spec, &(fl_spawn_args){ .argv = argv }, &child, &rep);
+	fl_spec_free(spec);
+	ok(ret == 0 && child.pid > 0 && child.pidfd == -1 && fl_child_fd(&child) == -ENOSYS,
+	   "%s: no pidfd: spawned, none in the handle (ret %d, pidfd %d)", E, ret, child.pidfd);
+	if (ret)
+		return;
+	ok(fds == fd_count(), "%s: no pidfd: no fd held while it runs", E);
+	ok(fl_child_trywait(&child, &status) == 0, "%s: no pidfd: trywait while it runs: 0", E);
+	ok(fl_child_kill(&child, SIGTERM) == 0, "%s: no pidfd: fl_child_kill by pid", E);
+	ret = fl_child_wait(&child, &status);
+	ok(ret == 0 && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "%s: no pidfd: waited by pid (status 0x%x)",
+	   E, status);
+	ok(fl_child_kill(&child, SIGTERM) == -ESRCH, "%s: no pidfd: kill after reaping: -ESRCH", E);
+	check_clean(E, fds);
+}
+
 int main(void)
 {
 	fl_child none = { .pid = -1, .pidfd = -1 };
@@ -167,6 +196,7 @@ int main(void)
 		test_trywait_kill_poll(e);
 		test_eintr(e);
 		test_release(e);
+		test_no_pidfd(e);
 	}
 	return done();
 }

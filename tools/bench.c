@@ -146,6 +146,7 @@ struct method {
 	bool search;		/* posix_spawnp: the program by name, found in PATH's last entry */
 	bool afork;		/* start_clone3: without CLONE_VFORK */
 	int engine;		/* a forkless engine, or 0 for a reference */
+	unsigned flags;		/* the engine's template's fl_spec_set_flags */
 	int group;		/* 0: interleaved with the others; else measured alone, after them */
 #define GROUP_LAST 3
 
@@ -188,7 +189,7 @@ static const struct method reference_methods[] = {
 };
 
 #define N_REFS (sizeof(reference_methods) / sizeof(reference_methods[0]))
-#define MAX_METHODS (N_REFS + FL_ENGINE_COUNT)
+#define MAX_METHODS (N_REFS + FL_ENGINE_COUNT + 1)
 
 /* ---- the run ---------------------------------------------------------------------- */
 
@@ -1296,6 +1297,14 @@ static void add_methods(struct bench *b)
 		m->start = start_engine;
 		m->engine = e;
 		m->group = e == FL_ENGINE_FORK ? 1 : e == FL_ENGINE_POOL ? 2 : e == FL_ENGINE_ZYGOTE ? 3 : 0;
+		if (e == FL_ENGINE_ASYNC) {
+			/* What the async engine's pidfd (CLONE_PIDFD) costs. */
+			b->m[b->nm] = *m;
+			m = &b->m[b->nm++];
+			m->id = "async-nopidfd";
+			m->label = "forkless async, FL_SPEC_NO_PIDFD";
+			m->flags = FL_SPEC_NO_PIDFD;
+		}
 	}
 }
 
@@ -1452,6 +1461,8 @@ static bool setup_specs(struct bench *b)
 				ret = fl_spec_set_argv(m->spec[t], targets[t].argv);
 			if (ret == 0)
 				ret = fl_spec_set_engine(m->spec[t], m->engine);
+			if (ret == 0)
+				ret = fl_spec_set_flags(m->spec[t], m->flags);
 			if (ret == 0 && t == T_FIRSTINSN && dup_from >= 0)
 				ret = fl_act_dup2(fl_spec_actions(m->spec[t]), dup_from, BENCH_FD, 0) < 0 ? -ENOMEM : 0;
 			if (ret < 0) {
@@ -1578,6 +1589,7 @@ static const struct pair {
 } pairs[] = {
 	{ "clone", "raw-clone3", 1.03, 1.03 },
 	{ "async", "raw-afork", 1.05, 1.15 },
+	{ "async-nopidfd", "raw-afork", 1.05, 1.15 },
 	{ "fl-spawn", "raw-clone3", 0, 0 },	/* posix_spawn via forkless: the clone engine */
 	{ "fl-spawn", "clone", 0, 0 },
 	{ "glibc-spawn", "raw-clone3", 0, 0 },
@@ -2002,8 +2014,9 @@ void usage_bench(FILE *out)
 		"                      much memory gets fewer, kept to a time budget)\n"
 		"  --quick             a short run (100 iterations, 30 for throughput)\n"
 		"  --methods A,B,...   only these (ids: glibc-spawn, glibc-spawnp, fl-spawn,\n"
-		"                      fl-spawnp, raw-vfork, raw-clone3, raw-afork, and the\n"
-		"                      engine names)\n"
+		"                      fl-spawnp, raw-vfork, raw-clone3, raw-afork, the\n"
+		"                      engine names, and async-nopidfd: the async engine\n"
+		"                      with FL_SPEC_NO_PIDFD)\n"
 		"  --states S,...      only these of base, mapped, touched\n"
 		"  --memory MIB        the memory of the mapped and touched states (default 1024)\n"
 		"  --throughput        only the throughput test (N from --iterations, default 300)\n"
