@@ -172,6 +172,9 @@ want="glibc-spawn glibc-spawnp fl-spawn fl-spawnp raw-vfork"
 # static, which it refuses.
 want="$want $(echo "$engines" | sed 's/ *primed//; s/async/async async-nopidfd/')"
 is "$(json "$tmp/bench.json" '" ".join(m["id"] for m in d["methods"])')" "$want" "bench has every method"
+# The real programs' section: /bin/true always, spawned by the primed engine.
+is "$(json "$tmp/bench.json" '[p for p in d["programs"] if p["label"] == "/bin/true"][0]["all_primed"]')" True \
+	"bench --json has the programs section, /bin/true primed"
 is "$(json "$tmp/bench.json" '" ".join(m["id"] for m in d["methods"] for s in d["states"] if "error" in m["results"][s] or m["results"][s]["n"] < 1)')" "" \
 	"every method has samples in every state"
 is "$(json "$tmp/bench.json" 'all(m["results"][s]["latency_us"]["min"] > 0 and m["results"][s]["blocked_us"]["min"] > 0 for m in d["methods"] for s in d["states"])')" True \

@@ -1207,6 +1207,16 @@ static void run_programs(struct bench *b)
 	posix_spawn_file_actions_destroy(&fa);
 }
 
+/* ROW's minimum and median per method (its samples sorted). */
+static void prog_stats(struct prog_row *row, double *min, double *med)
+{
+	for (int k = 0; k < PROG_METHODS; k++) {
+		qsort(row->t[k], (size_t)row->n, sizeof(double), cmp_double);
+		min[k] = row->t[k][0];
+		med[k] = row->t[k][row->n / 2];
+	}
+}
+
 static void print_programs(void)
 {
 	printf("\nprograms: spawn + wait (stdout to /dev/null), min / median us, the methods taking turns;\n"
@@ -1221,11 +1231,7 @@ static void print_programs(void)
 			printf("%-19s %s\n", row->label, row->why[0] ? row->why : "not measured");
 			continue;
 		}
-		for (int k = 0; k < PROG_METHODS; k++) {
-			qsort(row->t[k], (size_t)row->n, sizeof(double), cmp_double);
-			min[k] = row->t[k][0];
-			med[k] = row->t[k][row->n / 2];
-		}
+		prog_stats(row, min, med);
 		printf("%-19s %9.0f / %7.0f %9.0f / %7.0f %9.0f / %7.0f %6.2f / %4.2f %8.0f%s\n", row->label,
 		       min[0], med[0], min[1], med[1], min[2], med[2], min[2] / min[0], med[2] / med[0], row->prime_us,
 		       row->primed ? "" : "  (fell back: FORKLESS_TRACE says why)");
@@ -1894,6 +1900,36 @@ static void print_json(struct bench *b, const char *machine)
 		json_number(batch_rows[i].why[0] ? NAN : batch_rows[i].total_ms);
 		printf("}");
 	}
+	printf("\n  ],\n  \"programs\": [");
+	for (int i = 0; i < prog_nrows; i++) {
+		struct prog_row *row = &prog_rows[i];
+		double min[PROG_METHODS], med[PROG_METHODS];
+
+		printf("%s\n    {\"label\": ", i ? "," : "");
+		json_string(stdout, row->label);
+		if (!row->n) {
+			printf(", \"error\": ");
+			json_string(stdout, row->why[0] ? row->why : "not measured");
+			printf("}");
+			continue;
+		}
+		prog_stats(row, min, med);
+		printf(", \"rounds\": %d", row->n);
+		for (int k = 0; k < PROG_METHODS; k++) {
+			printf(", \"%s_us\": [", k == 0 ? "glibc" : k == 1 ? "clone" : "primed");
+			json_number(min[k]);
+			printf(", ");
+			json_number(med[k]);
+			printf("]");
+		}
+		printf(", \"primed_over_glibc\": [");
+		json_number(min[2] / min[0]);
+		printf(", ");
+		json_number(med[2] / med[0]);
+		printf("], \"prime_us\": ");
+		json_number(row->prime_us);
+		printf(", \"all_primed\": %s}", row->primed ? "true" : "false");
+	}
 	printf("\n  ],\n  \"seconds\": %.1f\n}\n", b->total_s);
 }
 
@@ -2024,7 +2060,7 @@ void usage_bench(FILE *out)
 		"  --programs          only spawn + wait of real programs: /bin/true, git --version,\n"
 		"                      clang-14 --version where installed, by glibc posix_spawnp, the\n"
 		"                      clone engine and the primed engine, and the time to prime\n"
-		"                      (N from --iterations, default 50; not with --json)\n"
+		"                      (N from --iterations, default 50)\n"
 		"  --no-programs       skip it\n"
 		"  --plot FILE.png     also measure the parent with 0, 1/4, 1/2 and all of --memory\n"
 		"                      touched and plot the median latency with gnuplot (FILE.dat\n"
@@ -2151,7 +2187,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	b->do_main = !tput_only && !progs_only;
 	b->do_tput = !no_tput && !progs_only;
-	b->do_progs = !no_progs && !tput_only && !b->json;
+	b->do_progs = !no_progs && !tput_only;
 	b->prog_n = progs_only && iterations > 0 ? (int)iterations : b->quick ? 10 : 50;
 	b->iterations = iterations > 0 && !tput_only ? (int)iterations : b->quick ? 100 : 2000;
 	b->tput_n = tput_only && iterations > 0 ? (int)iterations : b->quick ? 30 : 300;
