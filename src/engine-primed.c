@@ -65,6 +65,7 @@ static const char *const reasons[FL_PRIMED_NREASONS] = {
 	[FL_PRIMED_OK] = "primed",
 	[FL_PRIMED_NO_THREADS] = "threads started before main",
 	[FL_PRIMED_NO_FDS] = "fds opened before main",
+	[FL_PRIMED_NO_SHARED] = "shared memory mapped before main",
 	[FL_PRIMED_NO_TID] = "glibc's thread descriptor not understood",
 	[FL_PRIMED_NO_MM] = "PR_SET_MM_MAP refused",
 	[FL_PRIMED_NO_FILES] = "a mapped file could not be listed",
@@ -78,6 +79,7 @@ static const char *const reasons[FL_PRIMED_NREASONS] = {
 	[FL_PRIMED_NOT_LISTED] = "not in FORKLESS_PRIMED",
 	[FL_PRIMED_NOT_FOUND] = "not found in PATH",
 	[FL_PRIMED_AGAIN] = "could not be primed now (a limit of the moment)",
+	[FL_PRIMED_STEPS] = "a step changes what its exec would see (ids, namespaces, RLIMIT_STACK, the directory)",
 };
 
 /* ---- the key: what a program's start-up sees --------------------------------- */
@@ -720,6 +722,27 @@ static const char *program_of(const struct fl_spec *spec, char *found)
 }
 
 /* Why a spawn cannot be primed whatever the program; 0 if it can be. */
+/* Whether a step of ACTS changes what the program's exec and start would
+ * see, which its image saw as the caller's: the credentials, the
+ * namespaces, the stack limit (the layout), and for a RELATIVE path the
+ * directory it is found in. */
+static bool steps_change_start(const struct fl_actions *acts, bool relative)
+{
+	unsigned ops = 1u << FL_OP_SETUID | 1u << FL_OP_SETGID | 1u << FL_OP_SETGROUPS | 1u << FL_OP_RESETIDS |
+		       1u << FL_OP_UNSHARE;
+
+	if (!acts)
+		return false;
+	if (relative)
+		ops |= 1u << FL_OP_CHDIR | 1u << FL_OP_FCHDIR;
+	if (acts->ops & ops)
+		return true;
+	for (int i = 0; (acts->ops & 1u << FL_OP_RLIMIT) && i < acts->n; i++)
+		if (acts->v[i].op == FL_OP_RLIMIT && acts->v[i].arg == RLIMIT_STACK)
+			return true;
+	return false;
+}
+
 static int refuse_job(const struct fl_job *job, const char *path)
 {
 	if (job->spec->exec_fd >= 0 || !job->spec->path)
@@ -728,6 +751,8 @@ static int refuse_job(const struct fl_job *job, const char *path)
 		return FL_PRIMED_NOT_FOUND;
 	if (!wanted(path))
 		return FL_PRIMED_NOT_LISTED;
+	if (steps_change_start(job->acts[0], path[0] != '/') || steps_change_start(job->acts[1], path[0] != '/'))
+		return FL_PRIMED_STEPS;
 	return 0;
 }
 

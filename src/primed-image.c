@@ -283,6 +283,22 @@ static size_t list_files(char *buf, size_t len, size_t used, uint32_t *count)
 	return used;
 }
 
+/* True if the program maps nothing shared: a shared mapping made before
+ * main (glibc's test harness makes one to count failures across fork)
+ * would be shared by every child, where each program exec'd has its own. */
+static bool only_private_maps(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "re");
+	char line[PATH_MAX + 128], perm[5];
+	bool ok = maps != NULL;
+
+	while (ok && fgets(line, sizeof(line), maps))
+		ok = sscanf(line, "%*x-%*x %4s", perm) != 1 || perm[3] != 's';
+	if (maps)
+		fclose(maps);
+	return ok;
+}
+
 /* The checks; 0, or the FL_PRIMED_NO_* reason to refuse. */
 static int check(void)
 {
@@ -292,6 +308,8 @@ static int check(void)
 		return FL_PRIMED_NO_THREADS;
 	if (!only_our_fds())
 		return FL_PRIMED_NO_FDS;
+	if (!only_private_maps())
+		return FL_PRIMED_NO_SHARED;
 	if ((park.tid_off = find_tid()) < 0)
 		return FL_PRIMED_NO_TID;
 	if (fl_sys3(__NR_get_robust_list, 0, &park.robust, &park.robust_len) < 0)

@@ -23,6 +23,7 @@ enum {
 	FL_PRIMED_OK = 0,
 	FL_PRIMED_NO_THREADS,	/* threads started before main */
 	FL_PRIMED_NO_FDS,	/* fds opened before main */
+	FL_PRIMED_NO_SHARED,	/* shared memory mapped before main */
 	FL_PRIMED_NO_TID,	/* glibc's thread descriptor not understood */
 	FL_PRIMED_NO_MM,	/* PR_SET_MM_MAP refused */
 	FL_PRIMED_NO_FILES,	/* a mapped file could not be listed (replaced?) */
@@ -36,6 +37,7 @@ enum {
 	FL_PRIMED_NOT_LISTED,	/* not in FORKLESS_PRIMED */
 	FL_PRIMED_NOT_FOUND,	/* no runnable program in PATH */
 	FL_PRIMED_AGAIN,	/* no fd, memory or process for the image now */
+	FL_PRIMED_STEPS,	/* a step changes what the exec would see */
 	FL_PRIMED_NREASONS
 };
 

@@ -3,13 +3,14 @@
  * The primed engine's test child (t-primed): a dynamically linked program
  * that writes what a primed child must get right to the file argv[1] ("-":
  * nothing) and exits with argc.  Its constructor starts a thread
- * (HELPER_PRIMED_THREAD set) or opens a fd (HELPER_PRIMED_FD set), the two
- * start-ups an image must refuse.
+ * (HELPER_PRIMED_THREAD set), opens a fd (HELPER_PRIMED_FD set) or maps
+ * shared memory (HELPER_PRIMED_SHARED set), start-ups an image must refuse.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ __attribute__((constructor)) static void start(void)
 		pthread_create(&t, NULL, sleeper, NULL);
 	if (getenv("HELPER_PRIMED_FD"))
 		(void)open("/dev/null", O_RDONLY);
+	if (getenv("HELPER_PRIMED_SHARED"))
+		(void)mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 }
 
 /* FILE's bytes with each NUL as '|'. */

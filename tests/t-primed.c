@@ -192,10 +192,54 @@ static void refused(const char *prog, char *const *envp, const char *why, const 
 	   "%s: refused, run on the clone engine, and traced (%s)", what, fl_engine_name(engine));
 }
 
+/* A relative path with a chdir step is found in the step's directory, as
+ * exec finds it, not in the caller's: the primed engine hands it on.  And
+ * a step that changes the credentials is handed on too. */
+static void test_steps(void)
+{
+	char top[PATH_MAX + 16], sub[PATH_MAX + 16], here[PATH_MAX], trace[65536];
+	char *argv[] = { (char *)"prog", NULL };
+	fl_spec *spec;
+	fl_child child;
+	int status = -1, ret;
+
+	snprintf(top, sizeof(top), "%s/prog", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	mkdir(sub, 0755);
+	install("/bin/false", top, 0755);
+	snprintf(sub, sizeof(sub), "%s/sub/prog", dir);
+	install("/bin/true", sub, 0755);
+	if (!getcwd(here, sizeof(here)) || chdir(dir) < 0 || fl_spec_new(&spec) < 0) {
+		ok(0, "a relative program and a chdir step: set up");
+		return;
+	}
+	fl_spec_set_path(spec, "prog");
+	fl_spec_set_engine(spec, E);
+	fl_act_chdir(fl_spec_actions(spec), "sub", 0);
+	for (int i = 0; i < 2; i++) {
+		ret = fl_spawn(spec, &(fl_spawn_args){ .argv = argv }, &child, NULL);
+		if (ret == 0)
+			fl_child_wait(&child, &status);
+		ok(ret == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && child.engine == FL_ENGINE_CLONE,
+		   "a relative program and a chdir step: the step's directory's program runs, handed on (%d, status %#x, %s)",
+		   ret, status, ret ? "-" : fl_engine_name(child.engine));
+	}
+	fl_spec_free(spec);
+	slurp(trace_file, trace, sizeof(trace));
+	ok(strstr(trace, "a step changes what its exec would see") != NULL, "and traced why");
+	if (chdir(here) < 0)
+		diag("chdir back: %s", strerror(errno));
+	unlink(sub);
+	unlink(top);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	rmdir(sub);
+}
+
 static void test_refusals(void)
 {
 	char prog[PATH_MAX + 8], firstinsn[4096];
 	char *thread_env[] = { (char *)"HELPER_PRIMED_THREAD=1", NULL }, *fd_env[] = { (char *)"HELPER_PRIMED_FD=1", NULL };
+	char *shared_env[] = { (char *)"HELPER_PRIMED_SHARED=1", NULL };
 	int fd;
 
 	refused(build_path(firstinsn, sizeof(firstinsn), "firstinsn"), environ, "not a dynamically linked", "a static program");
@@ -210,6 +254,7 @@ static void test_refusals(void)
 	unlink(prog);
 	refused(helper, thread_env, "threads started before main", "a program whose constructor starts a thread");
 	refused(helper, fd_env, "fds opened before main", "a program whose constructor opens a fd");
+	refused(helper, shared_env, "shared memory mapped before main", "a program whose constructor maps shared memory");
 }
 
 /* The pids of this process's children that run PROG (its images: every
@@ -403,6 +448,7 @@ int main(void)
 	test_canary();
 	test_replaced();
 	test_refusals();
+	test_steps();
 	test_killed();
 	test_renew();
 	test_fork();
