@@ -246,9 +246,12 @@ FL_API int fl_reaper_new(fl_reaper **out, unsigned flags)
 	if (!(flags & FL_REAPER_EPOLL) && fl_has(FL_FEAT_IOURING_WAITID) && uring_setup(r) == 0) {
 		r->backend = BACKEND_URING;
 	} else {
-		if (!fl_has(FL_FEAT_PIDFD_OPEN)) {
+		/* ENOSYS only where the kernel has no pidfds: a probe that
+		 * found no fd free gives EMFILE, as epoll_create1 would. */
+		ret = fl_probe(FL_FEAT_PIDFD_OPEN);
+		if (ret <= 0) {
 			free(r);
-			return -ENOSYS;
+			return ret < 0 ? ret : -ENOSYS;
 		}
 		r->backend = BACKEND_EPOLL;
 		r->fd = epoll_create1(EPOLL_CLOEXEC);

@@ -426,6 +426,10 @@ int fl_compat_spawn(int *out, const char *file, const posix_spawn_file_actions_t
 		err = err ? -err : ENOSYS;	/* glibc 2.39 asks for the same before anything */
 	else if (g && g->records && g->list)
 		err = EINVAL;	/* filled by glibc's functions and ours */
+	else if (a && (a->flags & FL_POSIX_SPAWN_SETCGROUP) && a->cgroup < 0)
+		/* glibc 2.39 hands clone3 the int as a u64, above INT_MAX, and
+		 * the kernel refuses it; its setter takes any value. */
+		err = EINVAL;
 	else if (engine == FL_ENGINE_POSIX || (g && g->records)) {
 		engine_ran = FL_ENGINE_POSIX;
 		err = via_glibc(out, file, fa, attr, argv, envp, how);

@@ -112,11 +112,23 @@ static FL_CHILD_SIDE int parked_main(void *arg)
 /* A new parked child on a fresh block in *OUT: 0, or -errno. */
 static int make_parked(struct fl_block **out)
 {
-	struct fl_block *blk = fl_block_get();
+	struct fl_block *blk;
 	uint64_t all = ~0ull;
 	sigset_t old;
 	long pid = -ENOSYS;
 
+#ifdef FL_HAVE_CLONE3_ASM
+	/* ENOSYS only where the kernel lacks them; a probe that could not
+	 * tell (RLIMIT_NPROC reached, no memory) gives its own error, the one
+	 * this child would meet. */
+	int there = fl_probe(FL_FEAT_CLONE3);
+
+	if (there == 1)
+		there = fl_probe(FL_FEAT_CLEAR_SIGHAND);
+	if (there < 0)
+		return there;
+#endif
+	blk = fl_block_get();
 	if (!blk)
 		return -ENOMEM;
 	blk->wake = PARKED;
@@ -126,7 +138,7 @@ static int make_parked(struct fl_block **out)
 	/* Started with every signal blocked: none may run on its stack. */
 	fl_sys_sigprocmask(SIG_SETMASK, (const sigset_t *)&all, &old);
 #ifdef FL_HAVE_CLONE3_ASM
-	if (fl_has(FL_FEAT_CLONE3) && fl_has(FL_FEAT_CLEAR_SIGHAND)) {
+	if (there == 1) {
 		struct fl_clone_args ca = {
 			.flags = CLONE_VM | CLONE_FILES | CLONE_FS | CLONE_CHILD_CLEARTID | CLONE_CLEAR_SIGHAND,
 			.child_tid = (uintptr_t)&blk->tid,

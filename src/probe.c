@@ -102,6 +102,8 @@ static void probe_uring(struct found *r)
 	if (ring < 0) {
 		if (means_missing(ring))
 			found_set(r, FL_FEAT_IOURING_WAITID, false);
+		else
+			found_unsure(FL_FEAT_IOURING_WAITID, ring);
 		return;
 	}
 	probe = calloc(1, sizeof(*probe));
@@ -130,83 +132,119 @@ static void no_clone3(struct found *r)
 	found_set(r, FL_FEAT_PIDFD_INFO_EXIT, false);
 }
 
-/* The flags that matter are only known by making a process: one throwaway
- * CLONE_VM child per flag set tried.  CLONE_PIDFD's answer also needs the
- * pidfd probe's (see probe). */
+#ifdef FL_HAVE_CLONE3_ASM
+/* The features clone3 brings, unknown still, for ERR. */
+static void clone3_unsure(long err)
+{
+	found_unsure(FL_FEAT_CLONE3, err);
+	found_unsure(FL_FEAT_CLONE_PIDFD, err);
+	found_unsure(FL_FEAT_CLEAR_SIGHAND, err);
+	found_unsure(FL_FEAT_INTO_CGROUP, err);
+}
+
+/* A throwaway child of clone3 with CLONE_VM | CLONE_VFORK | FLAGS (and
+ * CGROUP, for CLONE_INTO_CGROUP) on STACK, reaped: 0, or -errno.  With
+ * CLONE_PIDFD its pidfd, in *PIDFD, outlives the reaping. */
+static long clone3_child(char *stack, uint64_t flags, uint64_t cgroup, int *pidfd)
+{
+	struct fl_clone_args ca = {
+		.flags = CLONE_VM | CLONE_VFORK | flags,
+		.pidfd = (uintptr_t)pidfd,
+		/* No SIGCHLD: a program's SIGCHLD handler (and a posix_spawn
+		 * caller, under the shim) never sees this child. */
+		.exit_signal = 0,
+		.stack = (uintptr_t)stack,
+		.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
+		.cgroup = cgroup,
+	};
+	long pid = fl_clone3(&ca, exit_at_once, NULL);
+
+	if (pid < 0)
+		return pid;
+	waitpid((pid_t)pid, NULL, __WALL);	/* __WALL: a child without exit signal */
+	return 0;
+}
+#endif
+
+/*
+ * clone3 and its flags that matter, known only by making a process: one
+ * throwaway child per flag set tried.  Never with CLONE_PIDFD, which needs
+ * a free fd: a process whose fd table is full must still learn that it has
+ * clone3 (CLONE_PIDFD's answer comes from this and the pidfd probe's; see
+ * probe).  What is known already is not asked again.
+ */
 static void probe_clone3(struct found *r)
 {
 #ifdef FL_HAVE_CLONE3_ASM
+	uint64_t clear = CLONE_CLEAR_SIGHAND;
 	char *stack;
-	long ret = fl_sys2(__NR_clone3, NULL, 0);
+	long ret;
 
 	/* A NULL struct: EINVAL or EFAULT where clone3 exists. */
+	ret = r->known & BIT(FL_FEAT_CLONE3) ? 0 : fl_sys2(__NR_clone3, NULL, 0);
 	if (ret == -ENOSYS || ret == -EPERM) {
 		no_clone3(r);
 		return;
 	}
 	stack = fl_stack_map();
-	if (!stack)
-		return;		/* no memory: nothing learnt */
-	for (int with_clear = 1; with_clear >= 0; with_clear--) {
-		int pidfd = -1;
-		struct fl_clone_args ca = {
-			.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
-				 (with_clear ? CLONE_CLEAR_SIGHAND : 0),
-			.pidfd = (uintptr_t)&pidfd,
-			/* No SIGCHLD: a program's SIGCHLD handler (and a posix_spawn
-			 * caller, under the shim) never sees this child. */
-			.exit_signal = 0,
-			.stack = (uintptr_t)stack,
-			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
-		};
-		long pid = fl_clone3(&ca, exit_at_once, NULL);
-
-		if (pid == -EINVAL && with_clear)
-			continue;
-		if (pid < 0) {
-			/* EMFILE (no fd for the pidfd), EAGAIN, ENOMEM: ask again later. */
-			if (means_missing(pid))
-				no_clone3(r);
-			else {
-				found_unsure(FL_FEAT_CLONE3, pid);
-				found_unsure(FL_FEAT_CLONE_PIDFD, pid);
-				found_unsure(FL_FEAT_CLEAR_SIGHAND, pid);
-			}
-			break;
-		}
-		found_set(r, FL_FEAT_CLONE3, true);
-		found_set(r, FL_FEAT_CLEAR_SIGHAND, with_clear);
-		waitpid((pid_t)pid, NULL, __WALL);	/* __WALL: a child without exit signal */
-		if (pidfd >= 0) {
-			struct fl_pidfd_info info = { .mask = PIDFD_INFO_EXIT };
-
-			/* The child is reaped: its exit status is all the info left. */
-			found_set(r, FL_FEAT_PIDFD_INFO_EXIT,
-				  ioctl(pidfd, FL_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT));
-			close(pidfd);
-		}
-		break;
+	if (!stack) {
+		clone3_unsure(-ENOMEM);
+		return;
 	}
-	if (r->have & BIT(FL_FEAT_CLONE3)) {
-		/* With a cgroup fd that cannot be open: EBADF where the flag is known,
-		 * EINVAL where it is not.  No process is made either way. */
-		struct fl_clone_args ca = {
-			.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP,
-			.exit_signal = 0,
-			.stack = (uintptr_t)stack,
-			.stack_size = FL_STACK_SIZE + FL_STACK_GUARD,
-			.cgroup = 0x7fffffff,
-		};
-		long pid = fl_clone3(&ca, exit_at_once, NULL);
-
-		if (pid > 0)
-			waitpid((pid_t)pid, NULL, __WALL);
-		if (pid == -EBADF || pid > 0 || means_missing(pid))
-			found_set(r, FL_FEAT_INTO_CGROUP, pid == -EBADF);
+	if (!(r->known & BIT(FL_FEAT_CLONE3))) {
+		ret = clone3_child(stack, clear, 0, NULL);
+		if (ret == -EINVAL) {
+			clear = 0;	/* Linux 5.3 and 5.4 */
+			ret = clone3_child(stack, clear, 0, NULL);
+		}
+		if (ret == 0) {
+			found_set(r, FL_FEAT_CLONE3, true);
+			found_set(r, FL_FEAT_CLEAR_SIGHAND, clear);
+		} else if (means_missing(ret)) {
+			no_clone3(r);
+		} else {
+			clone3_unsure(ret);	/* EAGAIN (RLIMIT_NPROC), ENOMEM */
+		}
+	}
+	if ((r->have & BIT(FL_FEAT_CLONE3)) && !(r->known & BIT(FL_FEAT_INTO_CGROUP))) {
+		/* With a cgroup fd that cannot be open: EBADF where the flag is
+		 * known, EINVAL where it is not.  No process is made either way. */
+		ret = clone3_child(stack, CLONE_INTO_CGROUP, 0x7fffffff, NULL);
+		if (ret == -EBADF || ret == 0 || means_missing(ret))
+			found_set(r, FL_FEAT_INTO_CGROUP, ret == -EBADF);
+		else
+			found_unsure(FL_FEAT_INTO_CGROUP, ret);
 	}
 	munmap(stack, FL_STACK_SIZE + FL_STACK_GUARD);
 #else
 	no_clone3(r);
+#endif
+}
+
+/* Whether a reaped child's exit status can be read through its pidfd: a
+ * child of its own, with CLONE_PIDFD, made only when the feature is asked
+ * for (no spawn needs it). */
+static void probe_exit_info(struct found *r)
+{
+#ifdef FL_HAVE_CLONE3_ASM
+	struct fl_pidfd_info info = { .mask = PIDFD_INFO_EXIT };
+	char *stack = fl_stack_map();
+	int pidfd = -1;
+	long ret = stack ? clone3_child(stack, CLONE_PIDFD, 0, &pidfd) : -ENOMEM;
+
+	if (ret == 0 && pidfd >= 0)
+		found_set(r, FL_FEAT_PIDFD_INFO_EXIT,
+			  ioctl(pidfd, FL_PIDFD_GET_INFO, &info) == 0 && (info.mask & PIDFD_INFO_EXIT));
+	else if (means_missing(ret))
+		found_set(r, FL_FEAT_PIDFD_INFO_EXIT, false);
+	else
+		found_unsure(FL_FEAT_PIDFD_INFO_EXIT, ret);	/* EMFILE: no fd for the pidfd */
+	if (pidfd >= 0)
+		close(pidfd);
+	if (stack)
+		munmap(stack, FL_STACK_SIZE + FL_STACK_GUARD);
+#else
+	(void)r;
 #endif
 }
 
@@ -233,17 +271,21 @@ static void probe_pidfds(struct found *r)
 	close(self);
 }
 
-/* Probes what is not known yet (under probe_lock) and publishes it. */
-static void probe(void)
+/* Probes what is not known yet (under probe_lock) and publishes it; the
+ * exit info, which no spawn needs and which costs a child of its own, only
+ * when it is the feature ASKED. */
+static void probe(enum fl_feature asked)
 {
 	struct found r = { atomic_load_explicit(&have, memory_order_relaxed),
 			   atomic_load_explicit(&known, memory_order_relaxed) };
-	const uint32_t clone3_bits = BIT(FL_FEAT_CLONE3) | BIT(FL_FEAT_CLEAR_SIGHAND) |
-				     BIT(FL_FEAT_INTO_CGROUP) | BIT(FL_FEAT_PIDFD_INFO_EXIT);
+	const uint32_t clone3_bits = BIT(FL_FEAT_CLONE3) | BIT(FL_FEAT_CLEAR_SIGHAND) | BIT(FL_FEAT_INTO_CGROUP);
 	const uint32_t pidfd_bits = BIT(FL_FEAT_PIDFD_OPEN) | BIT(FL_FEAT_WAITID_PIDFD);
 
 	if ((r.known & clone3_bits) != clone3_bits)
 		probe_clone3(&r);
+	if (asked == FL_FEAT_PIDFD_INFO_EXIT && (r.have & BIT(FL_FEAT_CLONE3)) &&
+	    !(r.known & BIT(FL_FEAT_PIDFD_INFO_EXIT)))
+		probe_exit_info(&r);
 	if ((r.known & pidfd_bits) != pidfd_bits)
 		probe_pidfds(&r);
 	/* Linux 5.3 has pidfds but cannot wait on them (P_PIDFD is 5.4): hand
@@ -298,7 +340,7 @@ bool fl_has(enum fl_feature f)
 	if (!(atomic_load_explicit(&known, memory_order_acquire) & BIT(f))) {
 		pthread_mutex_lock(&probe_lock);
 		if (!(atomic_load_explicit(&known, memory_order_relaxed) & BIT(f)))
-			probe();
+			probe(f);
 		pthread_mutex_unlock(&probe_lock);
 	}
 	return atomic_load_explicit(&have, memory_order_relaxed) & BIT(f);

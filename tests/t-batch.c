@@ -4,11 +4,14 @@
  * N templates, failures among them) under every engine; the reaper on
  * io_uring (IORING_OP_WAITID, where the kernel has it) and on epoll (forced),
  * reporting each child once with its own status; timeouts, the pollable fd,
- * async children that fail, freeing a reaper that still holds children.
- * After each: no fd leaked, no zombie.
+ * async children that fail, freeing a reaper that still holds children; a
+ * reaper made in a process whose first probe met a full fd table.  After
+ * each: no fd leaked, no zombie.
  */
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "util.h"
 
@@ -278,10 +281,52 @@ static void test_many(int engine)
 	check_clean("many", fds);
 }
 
+/* A process's first reaper, every fd in use: the probe of pidfds finds no
+ * fd either, and that is no answer about the kernel.  Run in a fork before
+ * this process probes anything. */
+static void test_reaper_full_table(void)
+{
+	int res[2] = { 1, 1 }, fd, status = -1, got;
+	pid_t pid = fork_piped(&fd);
+
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		struct rlimit rl;
+		fl_reaper *r;
+		int top = -1;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		while ((got = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+			top = got;
+		res[0] = fl_reaper_new(&r, 0);
+		if (res[0] == 0)
+			fl_reaper_free(r);
+		close_range(fd + 1, top, 0);
+		res[1] = fl_reaper_new(&r, 0);
+		if (res[1] == 0)
+			fl_reaper_free(r);
+		_exit(write(fd, res, sizeof(res)) == sizeof(res) ? 0 : 3);
+	}
+	got = read(fd, res, sizeof(res)) == sizeof(res);
+	close(fd);
+	waitpid(pid, &status, 0);
+	ok(got && WIFEXITED(status) && WEXITSTATUS(status) == 0, "full table: the worker ended normally (status %#x)",
+	   status);
+	ok(res[0] == -EMFILE, "full table: a process's first reaper: -EMFILE, not a missing feature (%d %s)", res[0],
+	   strerror(-res[0]));
+	ok(res[1] == 0, "full table: with fds free again, a reaper is made (%d %s)", res[1], strerror(-res[1]));
+}
+
 int main(void)
 {
-	int uring = fl_feature(FL_FEAT_IOURING_WAITID) == 1;
+	int uring;
 
+	test_reaper_full_table();
+	uring = fl_feature(FL_FEAT_IOURING_WAITID) == 1;
 	test_args();
 	for_each_engine(e) {
 		test_batch(e, FL_REAPER_EPOLL, "epoll");

@@ -4,10 +4,12 @@
  * for every add and set (EBADF ranges, EINVAL flags and policies), glibc's
  * layout (a forkless attribute object read by glibc's getters and the other
  * way round; a zeroed object is an empty one), objects filled by glibc's own
- * functions handed to glibc whole, the errno rules, NULL argv and envp, and
- * one file-actions object shared by 8 threads spawning at once.
+ * functions handed to glibc whole, the errno rules, NULL argv and envp, a
+ * negative cgroup fd under every engine, and one file-actions object shared
+ * by 8 threads spawning at once.
  */
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "util.h"
 
@@ -194,6 +196,52 @@ static void objects(void)
 	ok(fd_count() == fds && !has_zombie(), "objects: no fd leaked, no zombie");
 }
 
+/* FL_POSIX_SPAWN_SETCGROUP with a negative cgroup fd: the setter takes it,
+ * as glibc's; the spawn fails with EINVAL under every engine, before any
+ * child is made, as glibc 2.39's (its clone3 refuses the cgroup, a negative
+ * int become a number above INT_MAX).  Without the flag the field means
+ * nothing. */
+static void cgroup_fd(void)
+{
+	char *argv[] = { (char *)"true", NULL };
+	const int bad[] = { -1, INT_MIN };
+	bool pidfds = fl_feature(FL_FEAT_WAITID_PIDFD) == 1;
+
+	for_each_engine(e) {
+		const char *E = fl_engine_name(e);
+		posix_spawnattr_t attr;
+		int fds = fd_count(), status = -1;
+		pid_t pid = -5;
+
+		fl_posix_spawnattr_init(&attr);
+		fl_posix_spawnattr_setengine_np(&attr, e);
+		fl_posix_spawnattr_setflags(&attr, FL_POSIX_SPAWN_SETCGROUP);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			int set = fl_posix_spawnattr_setcgroup_np(&attr, bad[i]), got = 0, ret, pidfd = -5;
+
+			fl_posix_spawnattr_getcgroup_np(&attr, &got);
+			errno = 0;
+			ret = fl_posix_spawn(&pid, "/bin/true", NULL, &attr, argv, environ);
+			ok(set == 0 && got == bad[i] && ret == EINVAL && errno == EINVAL && pid == -5,
+			   "%s: SETCGROUP, cgroup fd %d: set (%d), then the spawn fails with EINVAL (%d %s)", E, bad[i],
+			   set, ret, strerror(ret));
+			if (!pidfds) {
+				skip("no waitid P_PIDFD (Linux 5.4)", "%s: pidfd_spawn, cgroup fd %d", E, bad[i]);
+				continue;
+			}
+			ret = fl_pidfd_spawn(&pidfd, "/bin/true", NULL, &attr, argv, environ);
+			ok(ret == EINVAL && pidfd == -5, "%s: pidfd_spawn, SETCGROUP, cgroup fd %d: EINVAL (%d %s)", E,
+			   bad[i], ret, strerror(ret));
+		}
+		fl_posix_spawnattr_setflags(&attr, 0);
+		if (fl_posix_spawn(&pid, "/bin/true", NULL, &attr, argv, environ) == 0)
+			waitpid(pid, &status, 0);
+		ok(status == 0, "%s: without SETCGROUP, a cgroup fd of %d means nothing (status %#x)", E, INT_MIN, status);
+		fl_posix_spawnattr_destroy(&attr);
+		ok(fd_count() == fds && !has_zombie(), "%s: cgroup fd: no fd leaked, no zombie", E);
+	}
+}
+
 struct shared {
 	const posix_spawn_file_actions_t *fa;
 	const posix_spawnattr_t *attr;
@@ -248,6 +296,7 @@ int main(void)
 	same_answers();
 	same_layout();
 	objects();
+	cgroup_fd();
 	threads();
 	return done();
 }

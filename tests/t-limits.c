@@ -8,8 +8,10 @@
  * fd above the soft limit when the zygote starts, RLIMIT_NPROC reached,
  * RLIMIT_AS just above the caller's size (before the engines are warmed, and
  * after); pidfd_spawn with no fd free; the first spawn of a process whose
- * fd table is full (the kernel probe); and the primed engine's spawns once
- * a limit that kept it from priming is lifted.
+ * fd table is full (the kernel probe), plain and as glibc's tst-spawn3 makes
+ * it (every fd below the limit open, file actions closing them), under each
+ * engine; and the primed engine's spawns once a limit that kept it from
+ * priming is lifted.
  *
  * A spawn must do what glibc's does, or fail with the errno glibc would
  * give; fork, pool and zygote may also fail with EMFILE where they need an
@@ -49,7 +51,7 @@ struct run {
 enum { PLAIN, ADDOPEN, DUP2_ABOVE };
 static const char *const variants[] = { "plain", "addopen of the lowest free fd", "dup2 onto an fd above the limit" };
 #define NOFILE_CASES 9	/* +0, +1, +2 times the variants: kase = 3 * extra + variant */
-enum { FULL_TABLE = NOFILE_CASES, INHERITED_HIGH, NPROC, AS, AS_WARM, NCASES };
+enum { FULL_TABLE = NOFILE_CASES, INHERITED_HIGH, NPROC, AS, AS_WARM, FIRST_FULL, NCASES };
 #define NO_ACTIONS NCASES	/* spawn_one's KASE for a spawn without file actions or limits */
 
 static char helper[4096], helper_dyn[4096];
@@ -74,7 +76,8 @@ static void case_name(int kase, char *buf, size_t len)
 			 : kase == INHERITED_HIGH ? "an fd above the soft limit when the zygote or image starts"
 			 : kase == NPROC ? "RLIMIT_NPROC reached"
 			 : kase == AS	 ? "RLIMIT_AS just above the caller's size"
-					 : "RLIMIT_AS just above the caller's size, engines warmed before");
+			 : kase == AS_WARM ? "RLIMIT_AS just above the caller's size, engines warmed before"
+					 : "the process's first spawn, a full table (limit 64), each filler closed");
 }
 
 /* posix_spawn of the helper ("exit": it needs no fd) by RUN's engine (0:
@@ -113,6 +116,10 @@ static void spawn_one(const struct run *run, int kase, int lowest_free, int limi
 	else if (kase == FULL_TABLE)
 		r->add = (engine ? fl_posix_spawn_file_actions_addclosefrom_np
 				 : posix_spawn_file_actions_addclosefrom_np)(&fa, 3);
+	else if (kase == FIRST_FULL)
+		for (int k = lowest_free; k < limit && !r->add; k++)
+			r->add = (engine ? fl_posix_spawn_file_actions_addclose : posix_spawn_file_actions_addclose)(
+				&fa, k);
 	r->ret = engine ? fl_posix_spawn(&pid, path, &fa, &attr, argv, envp)
 			: posix_spawn(&pid, path, &fa, NULL, argv, envp);
 	r->ran = engine ? fl_compat_engine_ran() : 0;
@@ -363,6 +370,33 @@ static void as_worker(int fd, int arg)
 	fl_pool_set_size(0);
 }
 
+/* A process's first spawn with every fd below the limit open, by the
+ * engine at ARG in engines_list, as glibc's tst-spawn3 makes it: file
+ * actions close the fillers, so glibc needs no fd, and the kernel probe
+ * (the first spawn's) has none. */
+static void first_full_worker(int fd, int arg)
+{
+	struct run list[FL_ENGINE_COUNT + 2];
+	int fds;
+	struct rlimit saved;
+	struct rec r;
+
+	engines_list(list);
+	fds = dense_table(&fd, false);
+	getrlimit(RLIMIT_NOFILE, &saved);
+	for (int k = fds; k < 64; k++)
+		dup2(0, k);
+	set_nofile(64);
+	spawn_one(&list[arg], FIRST_FULL, fds, 64, &r);
+	setrlimit(RLIMIT_NOFILE, &saved);
+	close_range(fds, 63, 0);
+	fl_zygote_stop();	/* the zygote the spawn started holds fds */
+	fl_primed_stop();	/* and the image */
+	r.clean = clean_after(fds);
+	send_rec(fd, &r);
+	fl_pool_set_size(0);	/* see as_worker */
+}
+
 /* ---- pidfd_spawn and the kernel probe with no fd free ---------------------- */
 
 /* pidfd_spawn of the helper by ENGINE: the result, *PIDFD as it came back. */
@@ -587,6 +621,10 @@ static void test_primed_retry(bool as)
 /* What may differ from glibc: a spawn needing an fd it has not got. */
 static bool may_need_fd(int engine, int kase)
 {
+	if (kase == FIRST_FULL)
+		/* Not the pool: its first child needs none (not even for the
+		 * kernel probe), and its state is then read by the async engine. */
+		return engine == FL_ENGINE_FORK || engine == FL_ENGINE_ZYGOTE;
 	return (engine == FL_ENGINE_FORK || engine == FL_ENGINE_POOL || engine == FL_ENGINE_ZYGOTE) &&
 	       (kase < NOFILE_CASES || kase == FULL_TABLE);
 }
@@ -606,10 +644,13 @@ static void report(const struct rec *r, const struct rec *glibc)
 	/* Checks of the primed engine's children, not of the clone engine's:
 	 * its image was primed before the limit, but in the RLIMIT_AS case
 	 * that primes it under the limit, where it cannot be (no spawn can
-	 * start it) and the clone engine's failure is the spawn's. */
+	 * start it) and the clone engine's failure is the spawn's; a first
+	 * spawn at a full table cannot prime it either (no fd for its
+	 * channel), and hands the child to the clone engine. */
 	if (r->engine == FL_ENGINE_PRIMED)
-		ok(r->ran == FL_ENGINE_PRIMED || (r->kase == AS && r->ret != 0),
-		   "%s: %s: the primed engine made the child, or the spawn failed (made by %s, spawn %d)", E, what,
+		ok(r->ran == FL_ENGINE_PRIMED || (r->kase == AS && r->ret != 0) ||
+		   (r->kase == FIRST_FULL && r->ran == FL_ENGINE_CLONE),
+		   "%s: %s: the primed engine made the child, or handed it on as said (made by %s, spawn %d)", E, what,
 		   fl_engine_name(r->ran), r->ret);
 	same = glibc && r->add == glibc->add && r->ret == glibc->ret &&
 	       (r->ret != 0 || (WIFEXITED(r->status) && WIFEXITED(glibc->status) &&
@@ -687,8 +728,16 @@ int main(void)
 	}
 	if (getenv("FL_LIMITS_AS_ROOM"))
 		as_headroom = atol(getenv("FL_LIMITS_AS_ROOM"));
-	test_probe_full_table();
+	/* First: each worker's spawn must be its process's first. */
 	n = engines_list(list);
+	for (int i = 0; i < n; i++) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "first spawn at a full table, %s",
+			 engine_label(list[i].engine, list[i].dyn));
+		run_worker(first_full_worker, i, what);
+	}
+	test_probe_full_table();
 	run_worker(pidfd_worker, PIDFD_WORKER, "pidfd_spawn with no fd free");
 	run_worker(nofile_worker, 0, "RLIMIT_NOFILE");
 	run_worker(nproc_worker, 0, "RLIMIT_NPROC");
