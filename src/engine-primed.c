@@ -725,11 +725,12 @@ static const char *program_of(const struct fl_spec *spec, char *found)
 /* Whether a step of ACTS changes what the program's exec and start would
  * see, which its image saw as the caller's: the credentials, the
  * namespaces, the stack limit (the layout), and for a RELATIVE path the
- * directory it is found in. */
+ * directory it is found in.  (posix_spawn's RESETIDS, which GNU make asks
+ * for, changes nothing here: a caller whose real and effective ids differ
+ * is refused before.) */
 static bool steps_change_start(const struct fl_actions *acts, bool relative)
 {
-	unsigned ops = 1u << FL_OP_SETUID | 1u << FL_OP_SETGID | 1u << FL_OP_SETGROUPS | 1u << FL_OP_RESETIDS |
-		       1u << FL_OP_UNSHARE;
+	unsigned ops = 1u << FL_OP_SETUID | 1u << FL_OP_SETGID | 1u << FL_OP_SETGROUPS | 1u << FL_OP_UNSHARE;
 
 	if (!acts)
 		return false;
