@@ -170,7 +170,7 @@ want="glibc-spawn glibc-spawnp fl-spawn fl-spawnp raw-vfork"
 [ "$(uname -m)" = x86_64 ] && want="$want raw-clone3 raw-afork"
 # The primed engine has its own section (--programs): the timed child is
 # static, which it refuses.
-want="$want $(echo "$engines" | sed 's/ *primed//; s/async/async async-nopidfd/')"
+want="$want $(echo "$engines" | sed 's/ *primed//; s/clone/clone clone-nopidfd/; s/async/async async-nopidfd/')"
 is "$(json "$tmp/bench.json" '" ".join(m["id"] for m in d["methods"])')" "$want" "bench has every method"
 # The real programs' section: /bin/true always, spawned by the primed engine.
 is "$(json "$tmp/bench.json" '[p for p in d["programs"] if p["label"] == "/bin/true"][0]["all_primed"]')" True \

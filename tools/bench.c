@@ -189,7 +189,7 @@ static const struct method reference_methods[] = {
 };
 
 #define N_REFS (sizeof(reference_methods) / sizeof(reference_methods[0]))
-#define MAX_METHODS (N_REFS + FL_ENGINE_COUNT + 1)
+#define MAX_METHODS (N_REFS + FL_ENGINE_COUNT + 2)
 
 /* ---- the run ---------------------------------------------------------------------- */
 
@@ -1303,12 +1303,12 @@ static void add_methods(struct bench *b)
 		m->start = start_engine;
 		m->engine = e;
 		m->group = e == FL_ENGINE_FORK ? 1 : e == FL_ENGINE_POOL ? 2 : e == FL_ENGINE_ZYGOTE ? 3 : 0;
-		if (e == FL_ENGINE_ASYNC) {
-			/* What the async engine's pidfd (CLONE_PIDFD) costs. */
+		if (e == FL_ENGINE_CLONE || e == FL_ENGINE_ASYNC) {
+			/* What the engine's pidfd (CLONE_PIDFD) costs. */
 			b->m[b->nm] = *m;
 			m = &b->m[b->nm++];
-			m->id = "async-nopidfd";
-			m->label = "forkless async, FL_SPEC_NO_PIDFD";
+			m->id = e == FL_ENGINE_CLONE ? "clone-nopidfd" : "async-nopidfd";
+			m->label = e == FL_ENGINE_CLONE ? "forkless clone, FL_SPEC_NO_PIDFD" : "forkless async, FL_SPEC_NO_PIDFD";
 			m->flags = FL_SPEC_NO_PIDFD;
 		}
 	}
@@ -1595,6 +1595,7 @@ static const struct pair {
 } pairs[] = {
 	{ "clone", "raw-clone3", 1.03, 1.03 },
 	{ "async", "raw-afork", 1.05, 1.15 },
+	{ "clone-nopidfd", "raw-clone3", 1.03, 1.03 },
 	{ "async-nopidfd", "raw-afork", 1.05, 1.15 },
 	{ "fl-spawn", "raw-clone3", 0, 0 },	/* posix_spawn via forkless: the clone engine */
 	{ "fl-spawn", "clone", 0, 0 },
@@ -2051,8 +2052,8 @@ void usage_bench(FILE *out)
 		"  --quick             a short run (100 iterations, 30 for throughput)\n"
 		"  --methods A,B,...   only these (ids: glibc-spawn, glibc-spawnp, fl-spawn,\n"
 		"                      fl-spawnp, raw-vfork, raw-clone3, raw-afork, the\n"
-		"                      engine names, and async-nopidfd: the async engine\n"
-		"                      with FL_SPEC_NO_PIDFD)\n"
+		"                      engine names, and clone-nopidfd and async-nopidfd:\n"
+		"                      those engines with FL_SPEC_NO_PIDFD)\n"
 		"  --states S,...      only these of base, mapped, touched\n"
 		"  --memory MIB        the memory of the mapped and touched states (default 1024)\n"
 		"  --throughput        only the throughput test (N from --iterations, default 300)\n"
