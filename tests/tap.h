@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A minimal TAP producer for the tests: ok(), skip(), todo(), diag(), done(). */
+/* A minimal TAP producer for the tests: ok(), skip(), diag(), done(). */
 #ifndef FL_TAP_H
 #define FL_TAP_H
 
@@ -45,21 +45,6 @@ static __attribute__((unused)) __attribute__((format(printf, 2, 3))) void skip(c
 	va_start(ap, fmt);
 	tap_vline("ok", fmt, ap, directive);
 	va_end(ap);
-}
-
-/* A test point for a known defect, not yet fixed: printed with TAP's TODO
- * directive and the reason, and never counted as a failure (prove lists
- * it, and says so when it starts to pass).  Returns COND. */
-static __attribute__((unused)) __attribute__((format(printf, 3, 4))) int todo(int cond, const char *why, const char *fmt, ...)
-{
-	char directive[512];
-	va_list ap;
-
-	snprintf(directive, sizeof(directive), "TODO %s", why);
-	va_start(ap, fmt);
-	tap_vline(cond ? "ok" : "not ok", fmt, ap, directive);
-	va_end(ap);
-	return cond;
 }
 
 static __attribute__((unused)) __attribute__((format(printf, 1, 2))) void diag(const char *fmt, ...)
