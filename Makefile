@@ -30,7 +30,7 @@ TEST_SRC := $(wildcard tests/t-*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SCRIPTS := $(wildcard tests/t-*.sh)
 HELPERS  := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/helper-*.c)) $(B)/tests/helper-fds-dyn
-TOOLS_SRC := $(filter-out tools/firstinsn.c,$(wildcard tools/*.c))
+TOOLS_SRC := $(filter-out tools/firstinsn.c tools/prime-proto.c,$(wildcard tools/*.c))
 
 SONAME   := libforkless.so.$(SOMAJOR)
 LIBS     := $(B)/libforkless.a $(B)/libforkless.so
@@ -39,7 +39,7 @@ LIBS     += $(B)/libforkless-preload.so
 endif
 LIBS     += $(B)/libforkless-primed.so
 
-all: $(LIBS) $(B)/forkless $(B)/firstinsn
+all: $(LIBS) $(B)/forkless $(B)/firstinsn $(B)/prime-proto.so
 
 # The code that runs in children between clone and exec (and the state
 # capture, which the zygote's snapshot child runs): no sanitizer, no stack
@@ -81,6 +81,11 @@ $(B)/forkless: $(TOOLS_SRC) tools/*.h $(B)/libforkless.a include/forkless.h
 $(B)/firstinsn: tools/firstinsn.c | $(B)/obj
 	$(CC) -O2 -static -nostdlib -ffreestanding -fno-stack-protector -fno-pie -Wl,-no-pie \
 		-fno-asynchronous-unwind-tables -Wall -Wextra -Werror -o $@ $<
+
+# The issue's prototype of a primed start, the yardstick of the primed engine
+# (README): preloaded, it forks the program before main and times the copies.
+$(B)/prime-proto.so: tools/prime-proto.c | $(B)/obj
+	$(CC) $(CFLAGS) $(WARN) -D_GNU_SOURCE -shared -fPIC -fvisibility=hidden -o $@ $< -ldl
 
 # The state helper is the child the tests observe: never instrumented, so a
 # sanitizer's own signal handlers and start-up do not show in what it reports.
